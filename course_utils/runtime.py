@@ -1,0 +1,51 @@
+"""Seeding and device choice: explicit calls, nothing happens at import time."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "default_device", "setup"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy and torch (CPU and every CUDA device)."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed_everything: expected an int seed, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def default_device() -> torch.device:
+    """The best device here: ``cuda`` if a GPU is visible, then Apple's ``mps``, then ``cpu``."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def setup(seed: int = 0, device: str | torch.device | None = None, precision: int = 4,
+          verbose: bool = True) -> torch.device:
+    """The first cell of every notebook: seed everything, pick the device, set print precision.
+
+    Args:
+        seed: seed for python, numpy and torch.
+        device: a device to use; ``None`` picks :func:`default_device`.
+        precision: digits that torch and numpy print after the decimal point.
+        verbose: print one line saying what was chosen.
+
+    Returns:
+        the chosen ``torch.device``.
+    """
+    seed_everything(seed)
+    chosen = torch.device(device) if device is not None else default_device()
+    torch.set_printoptions(precision=precision, sci_mode=False)
+    np.set_printoptions(precision=precision, suppress=True)
+    if verbose:
+        print(f"seed {seed}, device {chosen.type}")
+    return chosen
