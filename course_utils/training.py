@@ -112,7 +112,8 @@ class SequenceRegressor(nn.Module):
         input_size, hidden_size, num_layers: as for the recurrent layer.
         output_size: 1 gives an output of shape (N,).
         impl: "course" uses ``course_utils``' layers, "torch" uses ``torch.nn``'s (same parameters).
-        every_step: read out every step, (N, T, out), instead of the last one.
+        every_step: read out every step, (N, T, out), instead of the last one; otherwise the
+            output is (N, out), or (N,) when ``output_size`` is 1.
         forget_bias: added to the LSTM's forget-gate biases at initialisation.
     """
 
@@ -135,8 +136,10 @@ class SequenceRegressor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out, _ = self.rnn(x)  # (N, T, H)
-        y = self.head(out if self.every_step else out[:, -1])  # (N, T, out) or (N, out)
-        return y.squeeze(-1) if self.output_size == 1 else y
+        if self.every_step:
+            return self.head(out)  # (N, T, out), like the targets of data.sine_wave
+        y = self.head(out[:, -1])  # (N, out)
+        return y.squeeze(-1) if self.output_size == 1 else y  # (N,) for one output
 
 
 class CharLM(nn.Module):
