@@ -35,6 +35,19 @@ __all__ = [
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
 
+def _plus_hidden(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -> Tensor:
+    """x_proj + W_hh h + b_hh, with the matmul and the sum in one ``addmm`` for a batch (N, H).
+
+    One fused operation instead of three (matmul, two adds) saves time and autograd nodes at
+    every step; an unbatched h (H,) takes the plain route.
+    """
+    if bias_hh is not None:
+        x_proj = x_proj + bias_hh  # the layers fold b_hh into x_proj once per sequence instead
+    if h.dim() == 2:
+        return torch.addmm(x_proj, h, weight_hh.t())  # (N, G·H) = x_proj + h W_hhᵀ
+    return x_proj + F.linear(h, weight_hh)  # (G·H,)
+
+
 # --------------------------------------------------------------------------- RNN
 def rnn_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None = None,
              nonlinearity: str = "tanh") -> Tensor:
@@ -43,7 +56,7 @@ def rnn_step(x_proj: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | Non
     Shape: x_proj (N, H), h (N, H) -> (N, H).
     """
     # h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
-    return NONLINEARITIES[nonlinearity](x_proj + F.linear(h, weight_hh, bias_hh))  # (N, H)
+    return NONLINEARITIES[nonlinearity](_plus_hidden(x_proj, h, weight_hh, bias_hh))  # (N, H)
 
 
 def rnn_cell(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
@@ -82,7 +95,8 @@ def lstm_step(x_proj: Tensor, state: tuple[Tensor, Tensor], weight_hh: Tensor,
               bias_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """One LSTM step whose input projection ``W_ih x + b_ih`` (N, 4H) is already computed."""
     h, c = state
-    gates = x_proj + F.linear(h, weight_hh, bias_hh)  # (N, 4H)
+    # W_ih x_t + b_ih + W_hh h_{t-1} + b_hh for the four gates at once
+    gates = _plus_hidden(x_proj, h, weight_hh, bias_hh)  # (N, 4H)
     i, f, g, o = gates.chunk(4, dim=-1)  # 4 x (N, H), torch order: i, f, g, o
     # c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)

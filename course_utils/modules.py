@@ -214,6 +214,10 @@ class _RNNBase(nn.Module):
         """One layer, one direction. x: (L, N, H_in) -> output (L, N, H), final state."""
         w_ih, w_hh = params[0], params[1]
         b_ih, b_hh = (params[2], params[3]) if self.bias else (None, None)
+        if self.mode != "GRU" and b_ih is not None:
+            # RNN and LSTM add b_hh where they add b_ih: fold it in once instead of at every step
+            # (the GRU cannot: its reset gate scales the hidden part of n, b_hn included)
+            b_ih, b_hh = b_ih + b_hh, None
         # W_ih x_t + b_ih for every t at once: the only input matmul
         x_proj = F.linear(x, w_ih, b_ih)  # (L, N, G·H)
         steps = x_proj.unbind(0)  # L x (N, G·H)

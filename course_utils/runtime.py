@@ -30,7 +30,7 @@ def default_device() -> torch.device:
 
 
 def setup(seed: int = 0, device: str | torch.device | None = None, precision: int = 4,
-          verbose: bool = True) -> torch.device:
+          verbose: bool = True, threads: int | None = 1) -> torch.device:
     """The first cell of every notebook: seed everything, pick the device, set print precision.
 
     Args:
@@ -38,12 +38,22 @@ def setup(seed: int = 0, device: str | torch.device | None = None, precision: in
         device: a device to use; ``None`` picks :func:`default_device`.
         precision: digits that torch and numpy print after the decimal point.
         verbose: print one line saying what was chosen.
+        threads: CPU threads torch may use for one operation (``torch.set_num_threads``), applied
+            only when the chosen device is the CPU. The course's tensors are small, so splitting one
+            matmul over cores gains little and, when several kernels share a laptop (an nbval run,
+            the batch grader with ``--jobs``), threads fight for cores and every step gets many
+            times slower. ``None`` leaves torch's default alone.
 
     Returns:
         the chosen ``torch.device``.
     """
     seed_everything(seed)
     chosen = torch.device(device) if device is not None else default_device()
+    if threads is not None:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ValueError(f"setup: expected threads to be a positive int or None, got {threads!r}")
+        if chosen.type == "cpu":
+            torch.set_num_threads(threads)
     torch.set_printoptions(precision=precision, sci_mode=False)
     np.set_printoptions(precision=precision, suppress=True)
     if verbose:
