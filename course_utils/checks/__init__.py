@@ -1,0 +1,37 @@
+"""Exercise checks that say *what* is wrong, not only that something is.
+
+Every check takes the learner's function, compares it with the course's reference on
+random inputs from its own seeded ``torch.Generator`` (the global random state is never
+touched) and returns a :class:`CheckResult`, which a notebook displays:
+
+- ``passed``: the answer matches the reference on every input;
+- ``not_implemented``: the function still raises ``NotImplementedError`` (no traceback);
+- ``wrong``: it returned None, a wrong structure, shape or dtype, or wrong values; when the
+  values match a deliberately wrong variant of the reference, the message names that
+  mistake (gates in the wrong order, tanh where sigmoid belongs, a missing bias, ...),
+  otherwise it shows the first place they differ;
+- ``error``: it raised; the message shows the exception and the learner's own line.
+
+Tolerances (``rtol`` and ``atol`` of ``torch.allclose``): 1e-5 for float32, 1e-10 for
+float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` to the norm
+(as ``torch.nn.utils.clip_grad_norm_`` does) is allowed but not required.
+
+| exercise (grade_id) | check |
+| --- | --- |
+| ``rnn_cell`` | :func:`check_rnn_cell` |
+| ``clip_grad_norm`` | :func:`check_clip_grad_norm` |
+| ``lstm_cell`` | :func:`check_lstm_cell` |
+| ``gru_cell`` | :func:`check_gru_cell` |
+| ``build_model`` | :func:`check_adding_model` (trains the model: about 5 s on one CPU core) |
+"""
+
+from .adding import check_adding_model
+from .clipping import CLIP_TOLERANCES, check_clip_grad_norm
+from .gru import check_gru_cell
+from .harness import TOLERANCES
+from .lstm import check_lstm_cell
+from .result import STATUSES, CheckResult
+from .rnn import check_rnn_cell
+
+__all__ = ["CheckResult", "STATUSES", "TOLERANCES", "CLIP_TOLERANCES", "check_rnn_cell", "check_clip_grad_norm",
+           "check_lstm_cell", "check_gru_cell", "check_adding_model"]

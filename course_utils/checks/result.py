@@ -1,0 +1,162 @@
+"""The result a check returns, and how a learner's exception is reported (with the learner's own line)."""
+
+from __future__ import annotations
+
+import math
+import re
+import sysconfig
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["CheckResult", "STATUSES", "not_implemented", "raised", "type_name", "fmt"]
+
+STATUSES = ("passed", "not_implemented", "wrong", "error")
+
+_ICONS = {"passed": "✅", "not_implemented": "✏️", "wrong": "❌", "error": "⚠️"}
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # course_utils/
+_LIBRARY_DIRS = tuple(
+    {str(Path(p).resolve()) for key in ("stdlib", "platstdlib", "purelib", "platlib")
+     if (p := sysconfig.get_paths().get(key))} | {str(Path(torch.__file__).resolve().parent)}
+)
+_NOTEBOOK_CELL = re.compile(r"(ipykernel_\d+|<ipython-input-)")
+
+
+def fmt(value: float) -> str:
+    """A number as the messages print it: 4 decimals (deterministic text for nbval)."""
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    text = f"{value:.4f}"
+    return "0.0000" if text == "-0.0000" else text
+
+
+def _fmt_points(p: float) -> str:
+    return str(int(p)) if float(p).is_integer() else f"{p:g}"
+
+
+# ------------------------------------------------------------------ the result
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one exercise check.
+
+    Attributes:
+        exercise: the exercise's ``grade_id``, e.g. ``"rnn_cell"``.
+        status: ``"passed"``, ``"not_implemented"``, ``"wrong"`` or ``"error"``.
+        passed: ``status == "passed"``.
+        points: points earned, ``max_points`` if passed, else 0.
+        max_points: points the exercise is worth.
+        message: what was checked, or what is wrong and where.
+    """
+
+    exercise: str
+    status: str
+    points: float
+    max_points: float
+    message: str
+    passed: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"CheckResult: expected status in {STATUSES}, got {self.status!r}")
+        object.__setattr__(self, "passed", self.status == "passed")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (for the grader's reports)."""
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (f"{_ICONS[self.status]} {self.message}\n"
+                f"({_fmt_points(self.points)}/{_fmt_points(self.max_points)} points)")
+
+    __repr__ = __str__  # text/plain in a notebook: deterministic, no addresses
+
+    def _repr_markdown_(self) -> str:
+        lines = self.message.split("\n")
+        body = "  \n".join(_md_escape(line) for line in lines)
+        score = f"{_fmt_points(self.points)}/{_fmt_points(self.max_points)} points"
+        return f"{_ICONS[self.status]} {body}\n\n*{score}*\n"
+
+
+def _md_escape(line: str) -> str:
+    """Escape Markdown outside `code spans`; keep the line's indentation visible."""
+    parts = line.split("`")
+    if len(parts) % 2 == 0:  # unbalanced backticks: treat the whole line as text
+        parts = [line.replace("`", "\\`")]
+    out = []
+    for k, part in enumerate(parts):
+        if k % 2:
+            out.append(f"`{part}`")
+        else:
+            out.append(re.sub(r"([\\*_\[\]<>#|~])", r"\\\1", part))
+    text = "".join(out)
+    stripped = text.lstrip(" ")
+    return "&nbsp;" * (len(text) - len(stripped)) + stripped
+
+
+def not_implemented(exercise: str, max_points: float) -> CheckResult:
+    return CheckResult(exercise, "not_implemented", 0, max_points,
+                       f"{exercise}: not implemented yet — write your code in the cell above and run it again.")
+
+
+# ------------------------------------------------------- the learner's own line
+def _inside(path: str, roots: Sequence[str]) -> bool:
+    return any(path == r or path.startswith(r + "/") or path.startswith(r + "\\") for r in roots)
+
+
+def _learner_frame(exc: BaseException) -> traceback.FrameSummary | None:
+    """The last traceback frame that is the learner's code: not course_utils, not torch, not Python."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own_package = str(_PACKAGE_DIR)
+    outside = []
+    for frame in frames:
+        path = frame.filename
+        resolved = str(Path(path).resolve()) if not path.startswith("<") else path
+        if not _inside(resolved, (own_package,)):
+            outside.append((frame, resolved))
+    own = [f for f, resolved in outside if not _inside(resolved, _LIBRARY_DIRS)]
+    if own:
+        return own[-1]
+    return outside[-1][0] if outside else None
+
+
+def _where(frame: traceback.FrameSummary) -> str:
+    if _NOTEBOOK_CELL.search(frame.filename):
+        place = "your cell"
+    else:
+        place = Path(frame.filename).name
+    text = f"line {frame.lineno} of {place}, in `{frame.name}`"
+    if frame.line:
+        text += f": `{frame.line.strip()}`"
+    return text
+
+
+def raised(exercise: str, exc: Exception, max_points: float, *, during: str = "", hint: str | None = None,
+           who: str = "your function") -> CheckResult:
+    """A result for an exception from the learner's code, pointing at the learner's own line."""
+    detail = str(exc).strip().split("\n")[0]
+    head = f"{exercise}: {who} raised {type(exc).__name__}" + (f": {detail}" if detail else "")
+    lines = [head]
+    frame = _learner_frame(exc)
+    if frame is not None:
+        lines.append(f"at {_where(frame)}")
+    if during:
+        lines.append(f"(called with {during})")
+    if hint:
+        lines.append(f"Hint: {hint}")
+    return CheckResult(exercise, "error", 0, max_points, "\n".join(lines))
+
+
+def type_name(value: Any) -> str:
+    """A short description of a value's type for messages: ``None``, ``Tensor``, ``tuple (Tensor, Tensor)``."""
+    if value is None:
+        return "None"
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(type_name(v) for v in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"{type(value).__name__} ({inner})"
+    return type(value).__name__
+

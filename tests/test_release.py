@@ -1,0 +1,256 @@
+"""Tests of course_utils.release: solutions/ -> notebooks/ (student versions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+
+from course_utils import release
+from course_utils.release import ReleaseError, release_notebook, release_source, release_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def solution_meta(grade_id="f"):
+    return {"nbgrader": {"grade": False, "solution": True, "locked": False, "grade_id": grade_id,
+                         "schema_version": 3}}
+
+
+def grade_meta(grade_id="check_f", points=1):
+    return {"nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": grade_id,
+                         "points": points, "schema_version": 3}}
+
+
+def code(source, meta=None, cell_id=None, **kw):
+    cell = new_code_cell(source, metadata=meta or {}, **kw)
+    if cell_id:
+        cell.id = cell_id
+    return cell
+
+
+def notebook(*cells, **metadata):
+    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                                **metadata})
+    nb.cells.extend(cells)
+    return nb
+
+
+SOLVED = '''def rnn_cell(x, h):
+    """One step."""
+    ### BEGIN SOLUTION
+    h = x + h
+    return h
+    ### END SOLUTION
+
+print("defined")'''
+
+
+# ------------------------------------------------------------------ one cell
+def test_code_region_becomes_a_stub_at_the_markers_indentation():
+    assert release_source(SOLVED) == '''def rnn_cell(x, h):
+    """One step."""
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+print("defined")'''
+
+
+def test_several_regions_and_top_level_markers():
+    source = ("### BEGIN SOLUTION\na = 1\n### END SOLUTION\nb = 2\n"
+              "if b:\n\t### BEGIN SOLUTION\n\tc = 3\n\t### END SOLUTION")
+    assert release_source(source) == ("# YOUR CODE HERE\nraise NotImplementedError()\nb = 2\nif b:\n"
+                                      "\t# YOUR CODE HERE\n\traise NotImplementedError()")
+
+
+def test_markdown_region_becomes_your_answer_here():
+    source = "Why does the LSTM help?\n\n### BEGIN SOLUTION\nThe cell state adds.\n### END SOLUTION\n"
+    assert release_source(source, cell_type="markdown") == "Why does the LSTM help?\n\nYOUR ANSWER HERE\n"
+
+
+def test_solution_cell_without_markers_is_replaced_whole_as_nbgrader_does():
+    assert release_source("x = 1\ny = 2", cell_type="code") == "# YOUR CODE HERE\nraise NotImplementedError()"
+    assert release_source("An answer.", cell_type="markdown") == "YOUR ANSWER HERE"
+
+
+def test_hidden_tests_are_removed_from_grade_cells():
+    source = "check(f)\n### BEGIN HIDDEN TESTS\nassert f(2) == 4\n### END HIDDEN TESTS\nprint('ok')"
+    assert release_source(source, solution=False, grade=True) == "check(f)\nprint('ok')"
+
+
+def test_a_plain_cell_is_unchanged():
+    assert release_source("import torch\n", solution=False) == "import torch\n"
+
+
+@pytest.mark.parametrize("source, kwargs, expected", [
+    ("### BEGIN SOLUTION\nx = 1", {}, "line 1: '### BEGIN SOLUTION' is never closed; expected '### END SOLUTION'"),
+    ("x = 1\n### END SOLUTION", {}, "line 2: '### END SOLUTION' without a matching '### BEGIN SOLUTION'"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", {},
+     "line 2: '### BEGIN SOLUTION' inside the region opened by '### BEGIN SOLUTION' on line 1"),
+    ("### BEGIN SOLUTION\nx\n### END HIDDEN TESTS", {"grade": True},
+     "line 3: '### END HIDDEN TESTS' without a matching '### BEGIN HIDDEN TESTS'"),
+    ("## BEGIN SOLUTION\nx = 1\n## END SOLUTION", {},
+     "line 1: expected a marker line '### BEGIN SOLUTION' alone on its line, got '## BEGIN SOLUTION'"),
+    ("x = 1  ### BEGIN SOLUTION", {}, "expected a marker line '### BEGIN SOLUTION' alone on its line"),
+    ("### BEGIN SOLUTION\nx\n### END SOLUTION", {"solution": False},
+     "line 1: '### BEGIN SOLUTION' in a cell that is not a solution cell"),
+    ("### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS", {"solution": False},
+     "line 1: '### BEGIN HIDDEN TESTS' in a cell that is not a grade cell"),
+])
+def test_marker_errors_say_where_and_what(source, kwargs, expected):
+    with pytest.raises(ReleaseError) as err:
+        release_source(source, where="01_rnn.ipynb: cell 3", **kwargs)
+    assert str(err.value).startswith("01_rnn.ipynb: cell 3, ")
+    assert expected in str(err.value)
+
+
+# ------------------------------------------------------------- one notebook
+def solved_notebook():
+    out = new_output("stream", name="stdout", text="defined\n")
+    return notebook(
+        new_markdown_cell("# 01 RNN"),
+        code("import torch", cell_id="imports", execution_count=1,
+             outputs=[new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]),
+        code(SOLVED, solution_meta("rnn_cell"), cell_id="solution", execution_count=2, outputs=[out]),
+        code("checks.check_rnn_cell(rnn_cell)", {**grade_meta("check_rnn_cell"), "execution": {"t": "2024"},
+                                                "tags": ["keep"]}, cell_id="check", execution_count=3),
+        new_markdown_cell("Explain.\n### BEGIN SOLUTION\nBecause.\n### END SOLUTION", metadata=solution_meta("why")),
+        new_raw_cell("raw text"),
+        widgets={"application/vnd.jupyter.widget-state+json": {"state": {"abc": {}}}},
+    )
+
+
+def test_release_notebook_clears_outputs_and_keeps_ids_and_metadata():
+    nb = solved_notebook()
+    before = nbformat.writes(nb)
+    student = release_notebook(nb, "01_rnn.ipynb")
+    assert nbformat.writes(nb) == before  # the solution notebook is not changed
+    assert [c.id for c in student.cells] == [c.id for c in nb.cells]
+    assert "widgets" not in student.metadata and student.metadata.kernelspec.name == "python3"
+    for cell in student.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+        assert "execution" not in cell.metadata
+    assert student.cells[2].source.splitlines()[2:4] == ["    # YOUR CODE HERE", "    raise NotImplementedError()"]
+    assert student.cells[2].metadata == nb.cells[2].metadata
+    assert student.cells[3].metadata.tags == ["keep"] and student.cells[3].metadata.nbgrader.points == 1
+    assert student.cells[4].source == "Explain.\nYOUR ANSWER HERE"
+    assert student.cells[5].source == "raw text"
+    nbformat.validate(student)
+
+
+def test_release_text_is_deterministic_with_a_trailing_newline():
+    text = nbformat.writes(solved_notebook())
+    first, second = release_text(text, "a.ipynb"), release_text(text, "a.ipynb")
+    assert first == second and first.endswith("}\n")
+    assert json.loads(first)["cells"][2]["outputs"] == []
+
+
+def test_cells_without_ids_get_stable_ids():
+    data = json.loads(nbformat.writes(solved_notebook()))
+    for cell in data["cells"]:
+        del cell["id"]
+    text = json.dumps(data)
+    first = json.loads(release_text(text, "a.ipynb"))
+    assert first == json.loads(release_text(text, "a.ipynb"))
+    assert all(cell["id"] for cell in first["cells"])
+
+
+def test_marker_outside_a_solution_cell_names_notebook_and_cell():
+    nb = notebook(code("x = 1"), code("### BEGIN SOLUTION\ny = 2\n### END SOLUTION", grade_meta("check_y"),
+                                      cell_id="bad-cell"))
+    with pytest.raises(ReleaseError, match=r"^02_gradients\.ipynb: cell 1, id 'bad-cell', grade_id 'check_y', "
+                                           r"line 1: '### BEGIN SOLUTION' in a cell that is not a solution cell"):
+        release_notebook(nb, "02_gradients.ipynb")
+
+
+def test_not_a_notebook_is_a_clear_error():
+    with pytest.raises(ReleaseError, match="bad.ipynb: expected a notebook \\(JSON\\), got invalid JSON"):
+        release_text("{not json", "bad.ipynb")
+    with pytest.raises(ReleaseError, match="old.ipynb: expected an nbformat 4 notebook, got nbformat 3"):
+        release_text(json.dumps({"nbformat": 3, "cells": [], "metadata": {}}), "old.ipynb")
+
+
+# ---------------------------------------------------------------- folders and CLI
+def write(path: Path, nb) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+
+
+def test_check_and_regenerate(tmp_path, capsys):
+    src, dst = tmp_path / "solutions", tmp_path / "notebooks"
+    write(src / "01_rnn.ipynb", solved_notebook())
+    write(src / "02_gradients.ipynb", notebook(code("### BEGIN SOLUTION\nx\n### END SOLUTION", solution_meta())))
+    args = ["--source", str(src), "--dest", str(dst)]
+
+    assert release.main(args + ["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "01_rnn.ipynb: missing" in err and "02_gradients.ipynb: missing" in err
+
+    assert release.main(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert release.main(args + ["--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    first = (dst / "01_rnn.ipynb").read_bytes()
+    assert release.main(args) == 0 and (dst / "01_rnn.ipynb").read_bytes() == first  # same bytes
+
+    changed = solved_notebook()
+    changed.cells[0].source = "# 01 RNN, revised"
+    write(src / "01_rnn.ipynb", changed)
+    (dst / "99_old.ipynb").write_text("{}", encoding="utf-8")
+    assert release.main(args + ["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "01_rnn.ipynb: out of date" in err and "99_old.ipynb: has no source notebook" in err
+    assert "02_gradients" not in err
+
+    assert release.main(args) == 0
+    assert "removed" in capsys.readouterr().out and not (dst / "99_old.ipynb").exists()
+    assert release.main(args + ["--check"]) == 0
+
+
+def test_broken_source_exits_2_with_the_reason(tmp_path, capsys):
+    src = tmp_path / "solutions"
+    write(src / "bad.ipynb", notebook(code("### BEGIN SOLUTION\nx", solution_meta())))
+    assert release.main(["--source", str(src), "--dest", str(tmp_path / "nb")]) == 2
+    assert "is never closed" in capsys.readouterr().err
+    assert not (tmp_path / "nb").exists()
+
+
+def test_same_source_and_dest_is_refused(tmp_path):
+    assert release.main(["--source", str(tmp_path), "--dest", str(tmp_path)]) == 2
+
+
+def test_defaults_are_relative_to_the_repository_root(tmp_path, monkeypatch, capsys):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    write(tmp_path / "solutions" / "01.ipynb", solved_notebook())
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    assert release.find_root() == tmp_path.resolve()
+    assert release.main([]) == 0 and (tmp_path / "notebooks" / "01.ipynb").is_file()
+    assert release.main(["--check"]) == 0
+
+
+def test_module_entry_point(tmp_path):
+    """`python -m course_utils.release --check` runs and exits 1 naming the missing notebook."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
+    write(tmp_path / "solutions" / "01.ipynb", solved_notebook())
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    stale = subprocess.run([sys.executable, "-m", "course_utils.release", "--check"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert stale.returncode == 1, stale.stderr
+    assert "notebooks/01.ipynb: missing" in stale.stderr.replace(os.sep, "/")
+
+
+def test_repository_notebooks_are_up_to_date():
+    sources = sorted((ROOT / "solutions").glob("*.ipynb"))
+    if not sources:
+        pytest.skip("solutions/ has no notebooks yet: nothing to release")
+    problems = release.check_dir(ROOT / "solutions", ROOT / "notebooks")
+    assert problems == [], "run `python -m course_utils.release`:\n" + "\n".join(problems)
+    assert len(sorted((ROOT / "notebooks").glob("*.ipynb"))) == len(sources) >= 1
