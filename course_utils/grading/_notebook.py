@@ -1,0 +1,138 @@
+"""Reading a submission: is it a notebook, which exercises does it hold, which cells run.
+
+Nothing here executes code. A submission that is not a notebook (not UTF-8, not JSON, JSON
+without cells, a schema nbformat cannot read) is *invalid*; an nbformat 3 notebook is
+converted to version 4 and graded.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import nbformat
+
+#: grade_id of each exercise -> (the function the learner writes, its check in course_utils.checks,
+#: which references the tripwire watches: "cell", "clip" or None)
+EXERCISES: dict[str, tuple[str, str, str | None]] = {
+    "rnn_cell": ("rnn_cell", "check_rnn_cell", "cell"),
+    "clip_grad_norm": ("clip_grad_norm", "check_clip_grad_norm", "clip"),
+    "lstm_cell": ("lstm_cell", "check_lstm_cell", "cell"),
+    "gru_cell": ("gru_cell", "check_gru_cell", "cell"),
+    "build_model": ("build_model", "check_adding_model", None),
+}
+_CHECK_CALL = re.compile(r"\bcheck_\w+\s*\(")
+
+
+class InvalidSubmission(Exception):
+    """The file cannot be graded as a notebook; the message says why (shown in the CSV)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A code cell of the submission. ``number`` counts every cell from 1, as the notebook shows them."""
+
+    number: int
+    source: str
+    grade_id: str | None
+    runs: bool  # False for check cells: the grader runs its own checks instead
+
+
+@dataclass
+class Plan:
+    cells: list[Cell]
+    exercises: list[str]  # recognised grade_ids, in the course's order
+    defining_cell: dict[str, int]  # exercise -> number of the cell that should define its function
+    notes: list[str] = field(default_factory=list)
+
+
+def read_notebook(data: bytes) -> tuple[nbformat.NotebookNode, list[str]]:
+    """Parse the bytes of a submission into an nbformat 4 notebook, or raise :class:`InvalidSubmission`."""
+    notes = []
+    if data.startswith(b"\x89PNG") or b"\x00" in data[:4096]:
+        raise InvalidSubmission("not a notebook: a binary file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidSubmission("not a notebook: not UTF-8 text") from None
+    if not text.strip():
+        raise InvalidSubmission("not a notebook: the file is empty")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidSubmission(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    if not isinstance(raw, dict) or not ("cells" in raw or "worksheets" in raw):
+        raise InvalidSubmission("not a notebook: JSON without cells")
+    version = raw.get("nbformat")
+    if not isinstance(version, int) or version < 3:
+        raise InvalidSubmission(f"not a notebook nbformat can read (nbformat {version!r})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # noqa: BLE001  (nbformat raises many kinds; all mean "cannot read this")
+        raise InvalidSubmission(f"not a notebook nbformat can read: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if version == 3:
+        notes.append("converted from nbformat 3 to 4")
+    if not isinstance(nb.get("cells"), list):
+        raise InvalidSubmission("not a notebook: no list of cells")
+    return nb, notes
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _is_check_source(source: str) -> bool:
+    """True when every statement of the cell is a call of a ``check_*`` function (a check cell without metadata)."""
+    if not _CHECK_CALL.search(source):
+        return False
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    if not tree.body:
+        return False
+    for stmt in tree.body:
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if not isinstance(call, ast.Call):
+            return False
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        if not name.startswith("check_"):
+            return False
+    return True
+
+
+def plan(nb: nbformat.NotebookNode) -> Plan:
+    """The code cells to run, the exercises recognised by their nbgrader grade_id, and where each is defined."""
+    cells, found, defining = [], set(), {}
+    for number, cell in enumerate(nb.cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = meta if isinstance(meta, dict) else {}
+        grade_id = meta.get("grade_id") if isinstance(meta.get("grade_id"), str) else None
+        source = _source(cell)
+        is_check = bool(meta.get("grade")) and not meta.get("solution")
+        if grade_id:
+            name = grade_id.removeprefix("check_")
+            if name in EXERCISES:
+                found.add(name)
+                if not is_check and grade_id == name:
+                    defining.setdefault(name, number)
+        runs = not (is_check or _is_check_source(source)) and bool(source.strip())
+        cells.append(Cell(number, source, grade_id, runs))
+    notes = []
+    if not found:  # no nbgrader metadata left: recognise the exercises by the functions the cells define
+        for c in cells:
+            for name, (function, _, _) in EXERCISES.items():
+                if re.search(rf"^\s*def\s+{function}\s*\(", c.source, re.MULTILINE):
+                    found.add(name)
+                    defining.setdefault(name, c.number)
+        if found:
+            notes.append("no nbgrader metadata: exercises recognised by the functions the notebook defines")
+    return Plan(cells, [e for e in EXERCISES if e in found], defining, notes)
