@@ -1,0 +1,384 @@
+"""The lesson texts in lessons/: both languages, links, math, terms and the equations that matter.
+
+- every unit of docs/CONTRACTS.md has a lesson in lessons/en/ and lessons/ko/, and each lesson
+  links its student notebook (notebooks/) and its solution (solutions/);
+- every relative link in lessons/ resolves to a file of the repository;
+- every ``$$ ... $$`` block and every ``$ ... $`` in the lessons parses with matplotlib's mathtext
+  (a subset of LaTeX: one equation per block, no ``\\begin{aligned}``), and a failure names the
+  file, the line and the equation;
+- each glossary term of the course design (section 10) appears in the lessons that teach it, in
+  English in en/ and in Korean in ko/;
+- the equations that lecture notes often get wrong are stated right: the LSTM's output gate is a
+  sigmoid of a linear combination of x_t and h_{t-1}, the GRU follows torch's convention and its
+  z_t is the update gate;
+- the instructor guides exist in both languages and give the grader's command.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from matplotlib.mathtext import MathTextParser
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = ROOT / "lessons"
+CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
+
+LANGS = ("en", "ko")
+UNITS = ("01_rnn", "02_gradients_through_time", "03_lstm", "04_gru", "05_comparison")
+#: where each language's instructor guide may live (the first existing one is used)
+INSTRUCTOR_GUIDES = {"en": ("instructor_guide.md",),
+                     "ko": ("ko/instructor_guide.md", "instructor_guide.ko.md", "instructor_guide_ko.md")}
+GRADER_COMMAND = "python -m course_utils.grading"
+RELEASE_COMMAND = "python -m course_utils.release"
+
+# Glossary of COURSE_DESIGN.md section 10: (English term, Korean term, units that teach it).
+# "gate gate / cell candidate" is two names of one thing; both must appear.
+GLOSSARY = [
+    ("recurrent neural network", "순환 신경망", ("01_rnn",)),
+    ("long short-term memory", "장단기 메모리", ("03_lstm",)),
+    ("gated recurrent unit", "게이트 순환 유닛", ("04_gru",)),
+    ("hidden state", "은닉 상태", ("01_rnn", "03_lstm", "04_gru")),
+    ("cell state", "셀 상태", ("03_lstm",)),
+    ("forget gate", "망각 게이트", ("03_lstm",)),
+    ("input gate", "입력 게이트", ("03_lstm",)),
+    ("gate gate", "게이트 게이트", ("03_lstm",)),
+    ("cell candidate", "후보 셀 값", ("03_lstm",)),
+    ("output gate", "출력 게이트", ("03_lstm",)),
+    ("reset gate", "리셋 게이트", ("04_gru",)),
+    ("update gate", "업데이트 게이트", ("04_gru",)),
+    ("long-term dependency", "장기 의존성", ("02_gradients_through_time",)),
+    ("vanishing gradient", "기울기 소실", ("02_gradients_through_time",)),
+    ("exploding gradient", "기울기 폭발", ("02_gradients_through_time",)),
+    ("backpropagation through time", "시간에 따른 역전파", ("02_gradients_through_time",)),
+    ("gradient clipping", "기울기 클리핑", ("02_gradients_through_time",)),
+    ("time step", "시점", ("01_rnn",)),
+    ("linear combination", "선형 결합", ("03_lstm",)),
+    ("weighted average", "가중 평균", ("04_gru",)),
+]
+
+# Equations every lesson in every language must state, in canonical form (see canonical()):
+# torch's notation, torch's gate order, torch's GRU convention.
+REQUIRED_EQUATIONS = {
+    "01_rnn": [r"h_t = \tanh(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})"],
+    "02_gradients_through_time": [],  # checked by test_gradient_lesson_states_jacobian_and_clipping
+    "03_lstm": [
+        r"i_t = \sigma(W_{ii} x_t + b_{ii} + W_{hi} h_{t-1} + b_{hi})",
+        r"f_t = \sigma(W_{if} x_t + b_{if} + W_{hf} h_{t-1} + b_{hf})",
+        r"g_t = \tanh(W_{ig} x_t + b_{ig} + W_{hg} h_{t-1} + b_{hg})",
+        r"o_t = \sigma(W_{io} x_t + b_{io} + W_{ho} h_{t-1} + b_{ho})",
+        r"c_t = f_t \odot c_{t-1} + i_t \odot g_t",
+        r"h_t = o_t \odot \tanh(c_t)",
+    ],
+    "04_gru": [
+        r"r_t = \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr})",
+        r"z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})",
+        r"n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn}))",
+        r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
+    ],
+    "05_comparison": [],
+}
+UPDATE_GATE = {"en": "update gate", "ko": "업데이트 게이트"}
+RESET_GATE = {"en": "reset gate", "ko": "리셋 게이트"}
+
+
+# ----------------------------------------------------------------------------- helpers
+def lesson_path(lang: str, unit: str) -> Path:
+    return LESSONS / lang / f"{unit}.md"
+
+
+def instructor_guide(lang: str) -> Path | None:
+    for name in INSTRUCTOR_GUIDES[lang]:
+        if (LESSONS / name).is_file():
+            return LESSONS / name
+    return None
+
+
+def all_markdown() -> list[Path]:
+    return sorted(LESSONS.rglob("*.md"))
+
+
+def _blank(match: re.Match) -> str:
+    """The matched text with every character but newlines replaced by a space (keeps line numbers)."""
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
+_FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_INLINE_CODE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def strip_code(text: str) -> str:
+    """Markdown text with fenced code, inline code and HTML comments blanked out."""
+    text = _FENCE.sub(_blank, text)
+    text = _COMMENT.sub(_blank, text)
+    return _INLINE_CODE.sub(_blank, text)
+
+
+def line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+_DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
+_INLINE = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<![\\$])\$(?!\$)")
+
+
+def math_in(text: str) -> tuple[list[tuple[int, str, str]], list[int]]:
+    """(line, "display" | "inline", expression) for every math span, and the lines of unpaired `$`."""
+    text = strip_code(text)
+    found = [(line_of(text, m.start()), "display", m.group(1).strip()) for m in _DISPLAY.finditer(text)]
+    rest = _DISPLAY.sub(_blank, text)
+    found += [(line_of(rest, m.start()), "inline", m.group(1).strip()) for m in _INLINE.finditer(rest)]
+    rest = _INLINE.sub(_blank, rest)
+    unpaired = [line_of(rest, m.start()) for m in re.finditer(r"(?<!\\)\$", rest)]
+    return sorted(found), unpaired
+
+
+def canonical(expr: str) -> str:
+    r"""An equation with spacing, ``\left``/``\right``, thin spaces and grouping braces removed.
+
+    ``o_t = \sigma\left(W_{io} x_t + ...\right)`` and ``o_t=\sigma(W_{io}x_t+...)`` compare equal.
+    """
+    expr = re.sub(r"\\left|\\right|\\[,;:! ]|\\quad|\\qquad", "", expr)
+    return re.sub(r"[\s{}]", "", expr)
+
+
+_LINK_MD = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'(][^)]*)?\)")
+_LINK_REF = re.compile(r"^[ \t]{0,3}\[[^\]]+\]:[ \t]*<?(\S+?)>?(?:[ \t]|$)", re.MULTILINE)
+_LINK_HTML = re.compile(r"<(?:a|img)\b[^>]*?\b(?:href|src)\s*=\s*[\"']([^\"']+)[\"']", re.IGNORECASE)
+
+
+def links_in(text: str) -> list[tuple[int, str]]:
+    """(line, target) of every Markdown, reference-style and HTML link outside code."""
+    text = strip_code(text)
+    out = []
+    for pattern in (_LINK_MD, _LINK_REF, _LINK_HTML):
+        out += [(line_of(text, m.start()), m.group(1)) for m in pattern.finditer(text)]
+    return sorted(out)
+
+
+def is_external(target: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", target)) or target.startswith("//")
+
+
+def resolve(md: Path, target: str) -> Path | None:
+    """The file a relative link points to (fragment and query dropped), or None for external/anchor links."""
+    if is_external(target) or target.startswith("#"):
+        return None
+    path = unquote(re.split(r"[#?]", target, maxsplit=1)[0])
+    return (md.parent / path).resolve()
+
+
+def linked_files(md: Path) -> set[Path]:
+    text = md.read_text(encoding="utf-8")
+    return {p for _, t in links_in(text) if (p := resolve(md, t)) is not None}
+
+
+def words(text: str, lang: str) -> str:
+    """Text for term search: English lower-cased with whitespace collapsed; Korean without whitespace."""
+    if lang == "ko":
+        return re.sub(r"\s+", "", text)
+    return re.sub(r"\s+", " ", text).lower()
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p for p in re.split(r"\n[ \t]*\n", text) if p.strip()]
+
+
+def read_lesson(lang: str, unit: str) -> str:
+    path = lesson_path(lang, unit)
+    if not path.is_file():
+        pytest.fail(f"missing lesson {path.relative_to(ROOT)}")
+    return path.read_text(encoding="utf-8")
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+@pytest.fixture(scope="module")
+def mathtext() -> MathTextParser:
+    return MathTextParser("path")
+
+
+# ------------------------------------------------------------------------------- tests
+def test_units_match_contracts():
+    text = CONTRACTS.read_text(encoding="utf-8")
+    notebooks = sorted(set(re.findall(r"`(\d\d_[a-z0-9_]+)\.ipynb`", text)))
+    assert notebooks == sorted(UNITS), (
+        f"docs/CONTRACTS.md names the notebooks {notebooks}, this test knows {sorted(UNITS)}: update UNITS")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("unit", UNITS)
+def test_lesson_exists(lang, unit):
+    path = lesson_path(lang, unit)
+    assert path.is_file(), f"missing lesson {rel(path)}"
+    assert path.read_text(encoding="utf-8").lstrip().startswith("#"), f"{rel(path)}: expected a '# title' first"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("unit", UNITS)
+def test_lesson_links_its_notebook_and_solution(lang, unit):
+    read_lesson(lang, unit)
+    linked = linked_files(lesson_path(lang, unit))
+    for folder in ("notebooks", "solutions"):
+        target = (ROOT / folder / f"{unit}.ipynb").resolve()
+        assert target in linked, (
+            f"{rel(lesson_path(lang, unit))}: expected a relative link to {folder}/{unit}.ipynb "
+            f"(e.g. [{unit}](../../{folder}/{unit}.ipynb))")
+
+
+@pytest.mark.parametrize("md", all_markdown(), ids=lambda p: rel(p))
+def test_relative_links_resolve(md):
+    text = md.read_text(encoding="utf-8")
+    broken = []
+    for line, target in links_in(text):
+        if is_external(target) or target.startswith("#"):
+            continue
+        if target.startswith("/"):
+            broken.append(f"line {line}: {target} (absolute path: use a link relative to this file)")
+            continue
+        path = resolve(md, target)
+        if not path.exists():
+            broken.append(f"line {line}: {target} -> {rel(path)} does not exist")
+        elif ROOT not in path.parents:
+            broken.append(f"line {line}: {target} points outside the repository")
+    assert not broken, f"{rel(md)}: broken links:\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize("md", all_markdown(), ids=lambda p: rel(p))
+def test_math_parses_with_mathtext(md, mathtext):
+    found, unpaired = math_in(md.read_text(encoding="utf-8"))
+    problems = [f"line {line}: unpaired '$' (write a literal dollar as \\$)" for line in unpaired]
+    for line, kind, expr in found:
+        if not expr:
+            problems.append(f"line {line}: empty {kind} math")
+            continue
+        if kind == "display" and ("\\\\" in expr or "\\begin" in expr or "&" in expr):
+            problems.append(f"line {line}: one equation per $$ block, no \\\\, & or \\begin: {expr!r}")
+            continue
+        try:
+            mathtext.parse(f"${expr}$")
+        except Exception as exc:  # mathtext raises ValueError; anything else is a failure too
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problems.append(f"line {line}: {kind} math does not parse: {expr!r} ({first})")
+    assert not problems, f"{rel(md)}:\n" + "\n".join(problems)
+
+
+def test_lessons_have_display_math():
+    for lang in LANGS:
+        for unit in UNITS[:4]:  # the comparison unit may do without new equations
+            path = lesson_path(lang, unit)
+            if not path.is_file():
+                continue  # reported by test_lesson_exists
+            found, _ = math_in(path.read_text(encoding="utf-8"))
+            assert any(kind == "display" for _, kind, _ in found), f"{rel(path)}: expected $$ ... $$ equations"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("term_en, term_ko, units", GLOSSARY, ids=[g[0] for g in GLOSSARY])
+def test_glossary_terms_in_lessons(lang, term_en, term_ko, units):
+    term = term_en if lang == "en" else term_ko
+    missing = [unit for unit in units if words(term, lang) not in words(read_lesson(lang, unit), lang)]
+    assert not missing, f"the term {term!r} is not used in {', '.join(f'{lang}/{u}.md' for u in missing)}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("unit", [u for u in UNITS if REQUIRED_EQUATIONS[u]])
+def test_key_equations_in_torch_notation(lang, unit):
+    found, _ = math_in(read_lesson(lang, unit))
+    stated = {canonical(expr) for _, _, expr in found}
+    missing = [eq for eq in REQUIRED_EQUATIONS[unit] if canonical(eq) not in stated]
+    assert not missing, f"{lang}/{unit}.md: expected these equations (torch's notation):\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_output_gate_is_a_sigmoid_of_x_and_h(lang):
+    found, _ = math_in(read_lesson(lang, "03_lstm"))
+    wrong = []
+    for line, _, expr in found:
+        eq = canonical(expr)
+        if not eq.startswith("o_t="):
+            continue
+        if not eq.startswith(r"o_t=\sigma(") or "c_t" in eq:
+            wrong.append(f"line {line}: {expr}")
+    assert not wrong, (f"{lang}/03_lstm.md: the output gate must be a sigmoid of a linear combination of x_t and "
+                       f"h_{{t-1}} (not tanh, not of c_t):\n" + "\n".join(wrong))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_gru_z_is_the_update_gate(lang):
+    text = strip_code(read_lesson(lang, "04_gru"))
+    update, reset = UPDATE_GATE[lang], RESET_GATE[lang]
+    assert any(words(update, lang) in words(p, lang) and "z_t" in p for p in paragraphs(text)), (
+        f"{lang}/04_gru.md: expected a paragraph that calls z_t the {update!r}")
+    assert any(words(reset, lang) in words(p, lang) and "r_t" in p for p in paragraphs(text)), (
+        f"{lang}/04_gru.md: expected a paragraph that calls r_t the {reset!r}")
+    flat = words(text, lang)
+    for wrong in (f"{reset} $z_t$", f"{reset} ($z_t$)", f"{update} $r_t$", f"{update} ($r_t$)"):
+        assert words(wrong, lang) not in flat, f"{lang}/04_gru.md: {wrong!r} mixes up the GRU's gates"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_gru_lesson_shows_the_other_convention(lang):
+    """The reset-before-matmul form W (r ⊙ h) appears too, as the contrast to torch's convention."""
+    found, _ = math_in(read_lesson(lang, "04_gru"))
+    other = re.compile(r"[A-Z](_\w+)?\((r_t\\odoth_t-1|h_t-1\\odotr_t)\)")
+    assert any(other.search(canonical(expr)) for _, _, expr in found), (
+        f"{lang}/04_gru.md: expected the other convention's candidate, with W (r_t ⊙ h_{{t-1}}) in $$ math")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_gradient_lesson_states_jacobian_and_clipping(lang):
+    found, _ = math_in(read_lesson(lang, "02_gradients_through_time"))
+    eqs = [canonical(expr) for _, _, expr in found]
+    assert any(r"\prod" in eq and r"\partialh_T" in eq for eq in eqs), (
+        f"{lang}/02_gradients_through_time.md: expected ∂h_T/∂h_t as a product over steps (\\prod) in $$ math")
+    assert any("W_hh" in eq and ("diag" in eq or "tanh'" in eq) for eq in eqs), (
+        f"{lang}/02_gradients_through_time.md: expected the one-step factor diag(tanh') W_hh in $$ math")
+    assert any(r"\min(1," in eq for eq in eqs), (
+        f"{lang}/02_gradients_through_time.md: expected the clipping rule g ← g · min(1, m / ‖g‖)")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("unit", UNITS)
+def test_lessons_fold_answers_with_details(lang, unit):
+    text = strip_code(read_lesson(lang, unit))
+    opened, closed = len(re.findall(r"<details\b", text)), len(re.findall(r"</details>", text))
+    assert opened >= 1, f"{lang}/{unit}.md: expected self-check answers folded in <details><summary>"
+    assert opened == closed, f"{lang}/{unit}.md: {opened} <details> but {closed} </details>"
+    assert len(re.findall(r"<summary\b", text)) == opened, f"{lang}/{unit}.md: every <details> needs a <summary>"
+    assert ":::{dropdown}" not in text and "```{dropdown}" not in text, (
+        f"{lang}/{unit}.md: the course folds answers with <details>, not MyST dropdowns")
+
+
+def test_course_map_links_everything():
+    readme = LESSONS / "README.md"
+    assert readme.is_file(), "missing lessons/README.md (the course map)"
+    linked = linked_files(readme)
+    expected = [LESSONS / lang / f"{unit}.md" for lang in LANGS for unit in UNITS]
+    expected += [ROOT / folder / f"{unit}.ipynb" for folder in ("notebooks", "solutions") for unit in UNITS]
+    missing = [rel(p) for p in expected if p.resolve() not in linked]
+    for lang, names in INSTRUCTOR_GUIDES.items():
+        if not any((LESSONS / name).resolve() in linked for name in names):
+            missing.append(f"the {lang} instructor guide (one of {', '.join(names)})")
+    assert not missing, "lessons/README.md does not link:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_instructor_guide(lang):
+    guide = instructor_guide(lang)
+    places = " or ".join(f"lessons/{name}" for name in INSTRUCTOR_GUIDES[lang])
+    assert guide is not None, f"missing the {lang} instructor guide ({places})"
+    text = guide.read_text(encoding="utf-8")
+    for needed in (GRADER_COMMAND, "--out", "grades.csv", RELEASE_COMMAND, "environment.yml"):
+        assert needed in text, f"{rel(guide)}: expected {needed!r}"
+    assert re.search(r"container|컨테이너|docker", text, re.IGNORECASE), (
+        f"{rel(guide)}: expected the advice to run the grader in a container (it is not a sandbox)")
