@@ -30,7 +30,7 @@ def default_device() -> torch.device:
 
 
 def setup(seed: int = 0, device: str | torch.device | None = None, precision: int = 4,
-          verbose: bool = True, threads: int | None = 1) -> torch.device:
+          verbose: bool = True, threads: int | None = 1, tf32: bool = False) -> torch.device:
     """The first cell of every notebook: seed everything, pick the device, set print precision.
 
     Args:
@@ -43,6 +43,9 @@ def setup(seed: int = 0, device: str | torch.device | None = None, precision: in
             matmul over cores gains little and, when several kernels share a laptop (an nbval run,
             the batch grader with ``--jobs``), threads fight for cores and every step gets many
             times slower. ``None`` leaves torch's default alone.
+        tf32: let CUDA's matmuls and cuDNN use TF32, a faster format with a 10-bit mantissa. Off
+            by default: the course compares implementations to 1e-6, and cuDNN's recurrent layers
+            use TF32 unless told not to, which moves float32 results by about 1e-4.
 
     Returns:
         the chosen ``torch.device``.
@@ -54,6 +57,8 @@ def setup(seed: int = 0, device: str | torch.device | None = None, precision: in
             raise ValueError(f"setup: expected threads to be a positive int or None, got {threads!r}")
         if chosen.type == "cpu":
             torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
     torch.set_printoptions(precision=precision, sci_mode=False)
     np.set_printoptions(precision=precision, suppress=True)
     if verbose:

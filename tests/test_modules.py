@@ -2,7 +2,9 @@
 
 Tolerances: float64 rtol 1e-7, atol 1e-9 (the two implementations differ only in the
 order of floating-point operations); float32 rtol 1e-4, atol 2e-5 (50 steps of accumulated
-rounding in backward).
+rounding in backward). On CUDA, float32 against cuDNN's fused kernels (TF32 off, see
+tests/conftest.py): rtol 2e-3, atol 2e-4; cuDNN adds up the weight gradients over steps and batch
+in its own order, and on an H100 the largest difference seen was 8.6e-5 (float64 stays at 1e-7).
 """
 
 import itertools
@@ -15,6 +17,7 @@ import course_utils
 from course_utils import modules as M
 
 TOL = {torch.float64: dict(rtol=1e-7, atol=1e-9), torch.float32: dict(rtol=1e-4, atol=2e-5)}
+TOL_CUDA_FLOAT32 = dict(rtol=2e-3, atol=2e-4)
 LAYERS = {"rnn_tanh": (M.RNN, nn.RNN, {"nonlinearity": "tanh"}), "rnn_relu": (M.RNN, nn.RNN, {"nonlinearity": "relu"}),
           "lstm": (M.LSTM, nn.LSTM, {}), "gru": (M.GRU, nn.GRU, {})}
 CELLS = {"rnn_tanh": (M.RNNCell, nn.RNNCell, {"nonlinearity": "tanh"}),
@@ -39,7 +42,7 @@ def _flatten(out):
 
 def _compare(ours, ref, inputs, dtype):
     """Run both modules on clones of ``inputs``; compare outputs and gradients of inputs and parameters."""
-    tol = TOL[dtype]
+    tol = TOL_CUDA_FLOAT32 if dtype == torch.float32 and inputs[0].device.type == "cuda" else TOL[dtype]
     ins_o = [t.clone().requires_grad_(True) if t is not None else None for t in inputs]
     ins_r = [t.clone().requires_grad_(True) if t is not None else None for t in inputs]
 
