@@ -30,7 +30,7 @@ def test_check_result_fields_and_text():
     md = r._repr_markdown_()
     assert md.startswith("✅ rnn\\_cell") and "*2/2 points*" in md
     assert r.to_dict() == {"exercise": "rnn_cell", "status": "passed", "points": 2, "max_points": 2,
-                           "message": "rnn_cell: passed — fine.", "passed": True}
+                           "message": "rnn_cell: passed — fine.", "mistakes": [], "passed": True}
     wrong = CheckResult("gru_cell", "wrong", 0, 1.5, "gru_cell: wrong values.\nLikely mistake: `z_t` swapped.")
     assert wrong.passed is False
     assert str(wrong).endswith("(0/1.5 points)")
@@ -207,7 +207,7 @@ def test_unknown_mistake_shows_first_difference():
     assert result.status == "wrong"
     assert "Likely mistake" not in result.message
     assert "h_t first differs at index (0, 0): expected " in result.message
-    assert "largest absolute error 0.5000" in result.message
+    assert "largest absolute error 0.5, " in result.message
 
 
 # --------------------------------------------------------------------- LSTM
@@ -508,3 +508,41 @@ def test_adding_model_diverging():
 
     result = checks.check_adding_model(Exploding, **FAST)
     assert result.status == "wrong" and "training diverged" in result.message
+
+
+def test_tiny_difference_is_shown_with_enough_digits():
+    """An answer off by float32 rounding must not read "expected 0.7558, got 0.7558"."""
+    result = checks.check_rnn_cell(lambda *a, **k: rnn_ok(*a, **k) * (1 + 3e-5), quiet=True)
+    assert result.status == "wrong"
+    line = next(ln for ln in result.message.splitlines() if "first differs" in ln)
+    expected, got = line.split("expected ")[1].split(", got ")
+    got = got.split(" (")[0]
+    assert expected != got, line
+
+
+def test_mistake_equal_to_the_reference_on_a_case_is_never_named():
+    """Off by 1e-9 in float64: on the tanh case "nonlinearity ignored" equals the reference, so it must not be named."""
+    def off(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+        out = rnn_ok(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+        return out + 1e-9 if out.dtype == torch.float64 else out
+    result = checks.check_rnn_cell(off, quiet=True)
+    assert result.status == "wrong" and result.mistakes == ()
+    assert "Likely mistake" not in result.message
+
+
+def test_failed_check_announces_on_stderr_and_quiet_does_not(capsys):
+    checks.check_rnn_cell(lambda *a, **k: rnn_ok(*a, **k) + 0.5)
+    assert capsys.readouterr().err == "rnn_cell: wrong — 0/1 points\n"
+    checks.check_rnn_cell(lambda *a, **k: rnn_ok(*a, **k) + 0.5, quiet=True)
+    checks.check_rnn_cell(rnn_ok)
+    assert capsys.readouterr().err == ""
+
+
+def test_result_carries_mistake_ids_and_a_json_bundle():
+    result = checks.check_rnn_cell(lambda *a, **k: torch.relu(rnn_ok(*a, **k) * 0 + torch.nn.functional.linear(
+        a[0], a[2], a[4] if len(a) > 4 else None) + torch.nn.functional.linear(a[1], a[3], a[5] if len(a) > 5 else None)),
+        quiet=True)
+    assert result.mistakes == ("relu_for_tanh",)
+    bundle = result._repr_mimebundle_()
+    assert bundle[checks.MIME_TYPE]["mistakes"] == ["relu_for_tanh"]
+    assert bundle["text/plain"] == str(result)

@@ -12,6 +12,11 @@ touched) and returns a :class:`CheckResult`, which a notebook displays:
   otherwise it shows the first place they differ;
 - ``error``: it raised; the message shows the exception and the learner's own line.
 
+In a notebook a failed check also writes one line to stderr (``CheckResult.announce``), so that
+nbgrader, which gives 0 to a test cell with stderr output, scores it as the course does; pass
+``quiet=True`` to skip that (the batch grader does). Every exercise is registered in
+:data:`EXERCISES` (grade_id, the learner's function, its notebook, its check, what it must not call).
+
 Tolerances (``rtol`` and ``atol`` of ``torch.allclose``): 1e-5 for float32, 1e-10 for
 float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` to the norm
 (as ``torch.nn.utils.clip_grad_norm_`` does) is allowed but not required.
@@ -30,8 +35,10 @@ from .clipping import CLIP_TOLERANCES, check_clip_grad_norm
 from .gru import check_gru_cell
 from .harness import TOLERANCES
 from .lstm import check_lstm_cell
-from .result import STATUSES, CheckResult
+from .registry import EXERCISES, Exercise, exercises_of
+from .result import MIME_TYPE, STATUSES, CheckResult
 from .rnn import check_rnn_cell
 
-__all__ = ["CheckResult", "STATUSES", "TOLERANCES", "CLIP_TOLERANCES", "check_rnn_cell", "check_clip_grad_norm",
-           "check_lstm_cell", "check_gru_cell", "check_adding_model"]
+__all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "TOLERANCES", "CLIP_TOLERANCES", "EXERCISES", "Exercise",
+           "exercises_of", "check_rnn_cell", "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell",
+           "check_adding_model"]

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from ..data import ADDING_BASELINE_MSE, adding_problem
 from ..training import fit
+from .harness import notebook_check
 from .result import CheckResult, fmt, not_implemented, raised, type_name
 
 __all__ = ["check_adding_model", "ADDING_SEQ_LEN", "ADDING_STEPS", "ADDING_BATCH_SIZE", "ADDING_LR",
@@ -60,6 +61,7 @@ def _shape_problem(out, n: int, seq_len: int) -> str | None:
     return text
 
 
+@notebook_check
 def check_adding_model(build_model, *, seq_len: int = ADDING_SEQ_LEN, steps: int = ADDING_STEPS,
                        batch_size: int = ADDING_BATCH_SIZE, lr: float = ADDING_LR, clip: float | None = ADDING_CLIP,
                        target_mse: float = ADDING_TARGET_MSE, test_size: int = ADDING_TEST_SIZE, seed: int = 0,

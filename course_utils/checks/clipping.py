@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ..gradients import clip_grad_norm as reference_clip_grad_norm
-from .harness import Case, FunctionExercise, Malformed, Mistake, check_function, expect_tensor
+from .harness import Case, FunctionExercise, Malformed, Mistake, check_function, notebook_check, expect_tensor
 from .result import CheckResult, type_name
 
 __all__ = ["check_clip_grad_norm", "CLIP_TOLERANCES"]
@@ -50,19 +50,19 @@ def _mistakes() -> list[Mistake]:
     c, n = ("clipped",), ("total_norm",)
     return [
         Mistake(f"per-tensor clipping: each gradient is scaled by its own norm. Clip by {_JOINT}, "
-                f"with one scale for all of them.", v(scale_rule="per_tensor"), c),
+                f"with one scale for all of them.", v(scale_rule="per_tensor"), c, id="per_tensor_clipping"),
         Mistake("gradients that are already below max_norm are scaled up: the scale is min(1, max_norm / ‖g‖), "
-                "so a small gradient is left as it is.", v(scale_rule="always"), c),
+                "so a small gradient is left as it is.", v(scale_rule="always"), c, id="scales_up_small_gradients"),
         Mistake("the gradients are not clipped: scale every one by min(1, max_norm / ‖g‖) when ‖g‖ > max_norm.",
-                v(scale_rule="none"), c),
-        Mistake("the scale uses the squared norm Σ g²: take its square root first.", v(scale_rule="squared"), c),
-        Mistake(f"the scale uses the sum of the per-tensor norms Σ_k ‖g_k‖; use {_JOINT}.", v(scale_rule="sum"), c),
+                v(scale_rule="none"), c, id="not_clipped"),
+        Mistake("the scale uses the squared norm Σ g²: take its square root first.", v(scale_rule="squared"), c, id="squared_norm_scale"),
+        Mistake(f"the scale uses the sum of the per-tensor norms Σ_k ‖g_k‖; use {_JOINT}.", v(scale_rule="sum"), c, id="summed_norms_scale"),
         Mistake("total_norm is the squared norm Σ g²: return its square root.",
-                v(norm_rule="squared"), n),
-        Mistake(f"total_norm is the sum of the per-tensor norms Σ_k ‖g_k‖; return {_JOINT}.", v(norm_rule="sum"), n),
-        Mistake(f"total_norm is the largest per-tensor norm; return {_JOINT}.", v(norm_rule="max"), n),
+                v(norm_rule="squared"), n, id="total_norm_squared"),
+        Mistake(f"total_norm is the sum of the per-tensor norms Σ_k ‖g_k‖; return {_JOINT}.", v(norm_rule="sum"), n, id="total_norm_summed"),
+        Mistake(f"total_norm is the largest per-tensor norm; return {_JOINT}.", v(norm_rule="max"), n, id="total_norm_max"),
         Mistake("total_norm is the norm after clipping; return the norm before clipping (it tells how large "
-                "the gradient was).", v(norm_rule="after"), n),
+                "the gradient was).", v(norm_rule="after"), n, id="total_norm_after_clipping"),
     ]
 
 
@@ -134,6 +134,7 @@ _CLIP = FunctionExercise(
 )
 
 
+@notebook_check
 def check_clip_grad_norm(fn, *, max_points: float = 1, seed: int = 4321) -> CheckResult:
     """Check the learner's ``clip_grad_norm(grads, max_norm) -> (clipped_list, total_norm)``.
 

@@ -15,7 +15,7 @@ from .cells import (
     matmul_hint,
     single_output,
 )
-from .harness import FunctionExercise, Mistake, check_function
+from .harness import FunctionExercise, Mistake, check_function, notebook_check
 from .result import CheckResult
 
 __all__ = ['check_gru_cell']
@@ -56,16 +56,16 @@ def _gru_mistakes() -> list[Mistake]:
     out = [
         Mistake("`z` and `1 − z` are swapped: PyTorch's GRU keeps z_t of the old state, "
                 "h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}; z ⊙ n + (1 − z) ⊙ h is the other convention.",
-                v(swap_z=True)),
+                v(swap_z=True), id="z_swapped"),
         Mistake("the reset gate is applied before the hidden matmul, W_hn (r ⊙ h) + b_hn (Cho et al.'s form); "
-                "PyTorch applies it after: n_t = tanh(W_in x + b_in + r_t ⊙ (W_hn h + b_hn)).", v(reset="before")),
+                "PyTorch applies it after: n_t = tanh(W_in x + b_in + r_t ⊙ (W_hn h + b_hn)).", v(reset="before"), id="reset_before_matmul"),
         Mistake("this is the textbook GRU of Chung et al. (2014), not PyTorch's: the reset gate is applied before the hidden matmul "
                 "(use r ⊙ (W_hn h + b_hn)) and `z` and `1 − z` are swapped "
-                "(use h_t = (1 − z) ⊙ n + z ⊙ h).", v(reset="before", swap_z=True)),
+                "(use h_t = (1 − z) ⊙ n + z ⊙ h).", v(reset="before", swap_z=True), id="chung_form"),
         Mistake("the bias b_hn is added outside the reset gate: PyTorch computes r_t ⊙ (W_hn h + b_hn).",
-                v(reset="bias_outside")),
+                v(reset="bias_outside"), id="b_hn_outside_reset"),
         Mistake("the reset gate r is never used: n_t = tanh(W_in x + b_in + r_t ⊙ (W_hn h + b_hn)).",
-                v(reset="none")),
+                v(reset="none"), id="reset_unused"),
     ]
     for perm in itertools.permutations(_GRU_ORDER):
         order = "".join(perm)
@@ -73,20 +73,20 @@ def _gru_mistakes() -> list[Mistake]:
             out.append(Mistake(
                 f"gates in the wrong order: your code reads them as {', '.join(order)}, but torch stacks the rows "
                 f"of weight_ih and weight_hh as r, z, n (reset, update, new): "
-                f"`r, z, n = ....chunk(3, dim=-1)`.", v(order=order)))
+                f"`r, z, n = ....chunk(3, dim=-1)`.", v(order=order), id="gate_order"))
     for k in "rz":
         out.append(Mistake(f"tanh where sigmoid belongs: the {_GRU_NAMES[k]} needs a sigmoid (values in (0, 1)).",
-                           v(acts={k: "tanh"})))
+                           v(acts={k: "tanh"}), id="tanh_for_sigmoid_gate"))
     out += [
         Mistake("tanh where sigmoid belongs: r and z both need a sigmoid (values in (0, 1)).",
-                v(acts={"r": "tanh", "z": "tanh"})),
-        Mistake("sigmoid where tanh belongs: the candidate n uses tanh, values in (-1, 1).", v(acts={"n": "sigmoid"})),
-        Mistake("the bias `bias_ih` is never added (missing bias).", v(drop_b_ih=True)),
-        Mistake("the bias `bias_hh` is never added (missing bias).", v(drop_b_hh=True)),
-        Mistake("neither bias is added (missing biases `bias_ih` and `bias_hh`).", v(drop_b_ih=True, drop_b_hh=True)),
+                v(acts={"r": "tanh", "z": "tanh"}), id="tanh_for_both_gates"),
+        Mistake("sigmoid where tanh belongs: the candidate n uses tanh, values in (-1, 1).", v(acts={"n": "sigmoid"}), id="sigmoid_for_tanh_candidate"),
+        Mistake("the bias `bias_ih` is never added (missing bias).", v(drop_b_ih=True), id="missing_bias_ih"),
+        Mistake("the bias `bias_hh` is never added (missing bias).", v(drop_b_hh=True), id="missing_bias_hh"),
+        Mistake("neither bias is added (missing biases `bias_ih` and `bias_hh`).", v(drop_b_ih=True, drop_b_hh=True), id="missing_both_biases"),
         Mistake("your function returns the candidate n_t; the new state is h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1}.",
-                v(returns="n")),
-        Mistake("the hidden state is not updated: your function returns the previous h unchanged.", v(returns="h")),
+                v(returns="n"), id="returns_candidate"),
+        Mistake("the hidden state is not updated: your function returns the previous h unchanged.", v(returns="h"), id="state_not_updated"),
     ]
     return out
 
@@ -105,6 +105,7 @@ _GRU = FunctionExercise(
 )
 
 
+@notebook_check
 def check_gru_cell(fn, *, max_points: float = 1, seed: int = DEFAULT_SEED) -> CheckResult:
     """Check the learner's ``gru_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> h`` (torch's form).
 

@@ -8,6 +8,7 @@ the first problem it meets into a :class:`CheckResult` whose message says what i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from torch import Tensor
 from .result import CheckResult, fmt, not_implemented, raised, type_name
 
 __all__ = ["TOLERANCES", "MISTAKE_TOLERANCES", "tolerance", "Case", "Mistake", "FunctionExercise", "Malformed",
-           "check_function", "expect_tensor"]
+           "check_function", "expect_tensor", "notebook_check"]
 
 #: rtol = atol used when comparing with the reference, by dtype
 TOLERANCES = {torch.float32: 1e-5, torch.float64: 1e-10}
@@ -40,10 +41,20 @@ def _first_difference(name: str, got: Tensor, expected: Tensor, tol: float) -> s
     index = tuple(int(i) for i in bad.nonzero()[0]) if bad.any() else ()
     error = (got - expected).abs()
     finite = error[torch.isfinite(error)]
-    worst = fmt(finite.max()) if finite.numel() else "nan"
+    worst = f"{float(finite.max()):.3g}" if finite.numel() else "nan"
     where = f" at index {index}" if index else ""
-    return (f"{name} first differs{where}: expected {fmt(expected[index])}, got {fmt(got[index])} "
+    e, g = _distinct(float(expected[index]), float(got[index]))
+    return (f"{name} first differs{where}: expected {e}, got {g} "
             f"(largest absolute error {worst}, tolerance {tol:g})")
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """Two numbers printed with as few decimals (at least 4, at most 17 significant digits) as tell them apart."""
+    for digits in range(4, 18):
+        x, y = fmt(a, digits), fmt(b, digits)
+        if x != y:
+            return x, y
+    return fmt(a, 17), fmt(b, 17)
 
 
 class Malformed(Exception):
@@ -77,6 +88,7 @@ class Mistake:
     description: str
     fn: Callable
     outputs: tuple[str, ...] | None = None
+    id: str = ""  # a stable name ("gate_order"): reports count mistakes by it, never by the message text
 
 
 @dataclass(frozen=True)
@@ -126,10 +138,17 @@ def _covers(outputs: tuple[str, ...] | None, name: str) -> bool:
     return outputs is None or any(name == o or name.startswith(o + "[") for o in outputs)
 
 
-def _diagnose(ex: FunctionExercise, case: Case, got: list[tuple[str, Tensor]], wrong: set[str]) -> list[str]:
-    """Descriptions of the mistakes that explain the wrong outputs, in the order they are listed."""
+def _diagnose(ex: FunctionExercise, case: Case, got: list[tuple[str, Tensor]], expected: list[tuple[str, Tensor]],
+              wrong: set[str]) -> list[Mistake]:
+    """The mistakes that explain the wrong outputs, in the order they are listed.
+
+    A mistake is named only when the answer is close to its variant *and* the variant is
+    itself wrong on the outputs it explains (far from the reference): a variant that coincides
+    with the reference on this case (tanh ignored on a tanh case) says nothing about the answer.
+    """
     tol = tolerance(case.dtype, MISTAKE_TOLERANCES)
-    got_by_name = dict(got)
+    strict = tolerance(case.dtype, ex.tolerances)
+    got_by_name, expected_by_name = dict(got), dict(expected)
     unexplained, found = set(wrong), []
     for mistake in ex.mistakes():
         try:
@@ -137,14 +156,19 @@ def _diagnose(ex: FunctionExercise, case: Case, got: list[tuple[str, Tensor]], w
         except Exception:  # a variant that cannot run on these shapes says nothing here
             continue
         names = tuple(n for n in variant if _covers(mistake.outputs, n))
-        if not unexplained.intersection(names):
+        explains = unexplained.intersection(names)
+        if not explains:
             continue
-        if all(n in got_by_name and n in variant and got_by_name[n].shape == variant[n].shape
-               and _close(got_by_name[n], variant[n], tol) for n in names):
-            found.append(mistake.description)
-            unexplained -= set(names)
-            if not unexplained:
-                break
+        if not all(n in got_by_name and n in variant and got_by_name[n].shape == variant[n].shape
+                   and _close(got_by_name[n], variant[n], tol) for n in names):
+            continue
+        if any(n in expected_by_name and variant[n].shape == expected_by_name[n].shape
+               and _close(variant[n], expected_by_name[n], max(tol, strict)) for n in explains):
+            continue  # on this case the mistake gives (nearly) the right values: it cannot be what went wrong
+        found.append(mistake)
+        unexplained -= set(names)
+        if not unexplained:
+            break
     return found if not unexplained else []
 
 
@@ -177,7 +201,8 @@ def check_function(ex: FunctionExercise, fn: Any, cases: Sequence[Case], max_poi
         tol = tolerance(case.dtype, ex.tolerances)
         wrong = [n for (n, g), (_, e) in zip(got, expected) if not _close(g, e, tol)]
         if wrong:
-            return CheckResult(name, "wrong", 0, max_points, _wrong_values(ex, case, got, expected, wrong, tol))
+            message, ids = _wrong_values(ex, case, got, expected, wrong, tol)
+            return CheckResult(name, "wrong", 0, max_points, message, ids)
         changed = [n for (n, after), (_, before) in zip(_named_args(Case(case.label, learner_args), ex.arg_names),
                                                         _named_args(case, ex.arg_names))
                    if after.shape != before.shape or not torch.equal(after, before)]
@@ -213,11 +238,13 @@ def _structure_problem(ex: FunctionExercise, got, expected, case: Case) -> str |
     return None
 
 
-def _wrong_values(ex, case, got, expected, wrong, tol) -> str:
+def _wrong_values(ex, case, got, expected, wrong, tol) -> tuple[str, tuple[str, ...]]:
+    """The message for wrong values and the ids of the mistakes it names (empty when none is recognised)."""
     head = f"{ex.name}: wrong values for {case.label}."
-    found = _diagnose(ex, case, got, set(wrong))
+    found = _diagnose(ex, case, got, expected, set(wrong))
     if found:
-        return "\n".join([head] + [f"Likely mistake: {d}" for d in found])
+        return ("\n".join([head] + [f"Likely mistake: {m.description}" for m in found]),
+                tuple(m.id or "unnamed" for m in found))
     lines = [head]
     right = [n for n, _ in got if n not in wrong]
     if right:
@@ -227,7 +254,7 @@ def _wrong_values(ex, case, got, expected, wrong, tol) -> str:
     for n in wrong[:2]:
         g = by_name_got[n].detach()
         lines.append(_first_difference(n, g, by_name_exp[n], tol))
-    return "\n".join(lines)
+    return "\n".join(lines), ()
 
 
 def expect_tensor(value: Any, name: str) -> Tensor:
@@ -235,3 +262,14 @@ def expect_tensor(value: Any, name: str) -> Tensor:
     if not isinstance(value, Tensor):
         raise Malformed(f"expected {name} to be a torch.Tensor, got {type_name(value)}")
     return value.detach()
+
+
+def notebook_check(check: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
+    """Give a check the ``quiet`` keyword: unless ``quiet=True``, a result that did not pass is announced
+    on stderr (:meth:`CheckResult.announce`), which is how nbgrader sees a failed test cell."""
+
+    @functools.wraps(check)
+    def checked(fn, *args, quiet: bool = False, **kwargs) -> CheckResult:
+        result = check(fn, *args, **kwargs)
+        return result if quiet else result.announce()
+    return checked

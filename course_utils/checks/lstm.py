@@ -17,7 +17,7 @@ from .cells import (
     linear,
     matmul_hint,
 )
-from .harness import Case, FunctionExercise, Malformed, Mistake, check_function, expect_tensor
+from .harness import Case, FunctionExercise, Malformed, Mistake, check_function, notebook_check, expect_tensor
 from .result import CheckResult, type_name
 
 __all__ = ['check_lstm_cell']
@@ -62,29 +62,29 @@ def _lstm_mistakes() -> list[Mistake]:
             out.append(Mistake(
                 f"gates in the wrong order: your code reads them as {', '.join(order)}, but torch stacks the "
                 f"rows of weight_ih and weight_hh as i, f, g, o (input, forget, gate gate, output): "
-                f"`i, f, g, o = gates.chunk(4, dim=-1)`.", v(order=order)))
+                f"`i, f, g, o = gates.chunk(4, dim=-1)`.", v(order=order), id="gate_order"))
     for k in "ifo":
         out.append(Mistake(f"tanh where sigmoid belongs: the {_LSTM_NAMES[k]} needs a sigmoid (values in (0, 1)); "
-                           f"only the gate gate g uses tanh.", v(acts={k: "tanh"})))
+                           f"only the gate gate g uses tanh.", v(acts={k: "tanh"}), id="tanh_for_sigmoid_gate"))
     out += [
         Mistake("tanh where sigmoid belongs: every gate uses tanh, but i, f and o need a sigmoid "
-                "(only the gate gate g uses tanh).", v(acts={k: "tanh" for k in "ifo"})),
+                "(only the gate gate g uses tanh).", v(acts={k: "tanh" for k in "ifo"}), id="tanh_for_all_gates"),
         Mistake("sigmoid where tanh belongs: the gate gate g (the cell candidate) uses tanh, "
-                "values in (-1, 1).", v(acts={"g": "sigmoid"})),
-        Mistake("the bias `bias_ih` is never added (missing bias).", v(drop_b_ih=True)),
-        Mistake("the bias `bias_hh` is never added (missing bias).", v(drop_b_hh=True)),
-        Mistake("neither bias is added (missing biases `bias_ih` and `bias_hh`).", v(drop_b_ih=True, drop_b_hh=True)),
-        Mistake("`c` instead of `tanh(c)` in the output: h_t = o_t ⊙ tanh(c_t), not o_t ⊙ c_t.", v(output="c")),
-        Mistake("sigmoid where tanh belongs in the output: h_t = o_t ⊙ tanh(c_t).", v(output="sigmoid_c")),
+                "values in (-1, 1).", v(acts={"g": "sigmoid"}), id="sigmoid_for_tanh_candidate"),
+        Mistake("the bias `bias_ih` is never added (missing bias).", v(drop_b_ih=True), id="missing_bias_ih"),
+        Mistake("the bias `bias_hh` is never added (missing bias).", v(drop_b_hh=True), id="missing_bias_hh"),
+        Mistake("neither bias is added (missing biases `bias_ih` and `bias_hh`).", v(drop_b_ih=True, drop_b_hh=True), id="missing_both_biases"),
+        Mistake("`c` instead of `tanh(c)` in the output: h_t = o_t ⊙ tanh(c_t), not o_t ⊙ c_t.", v(output="c"), id="c_for_tanh_c"),
+        Mistake("sigmoid where tanh belongs in the output: h_t = o_t ⊙ tanh(c_t).", v(output="sigmoid_c"), id="sigmoid_in_output"),
         Mistake("h_t uses the old cell state c_{t-1}: compute c_t first, then h_t = o_t ⊙ tanh(c_t).",
-                v(output="old_c")),
+                v(output="old_c"), id="h_from_old_c"),
         Mistake("the forget gate is missing from the cell update: c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t.",
-                v(cell_rule="no_forget")),
+                v(cell_rule="no_forget"), id="missing_forget_gate"),
         Mistake("the input gate is missing from the cell update: c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t.",
-                v(cell_rule="no_input")),
-        Mistake("your function returns (c, h); the order is (h, c), as in `torch.nn.LSTMCell`.", v(returns="ch")),
+                v(cell_rule="no_input"), id="missing_input_gate"),
+        Mistake("your function returns (c, h); the order is (h, c), as in `torch.nn.LSTMCell`.", v(returns="ch"), id="returns_c_h"),
         Mistake("the state is not updated: your function returns the previous (h, c) unchanged.",
-                v(returns="state")),
+                v(returns="state"), id="state_not_updated"),
     ]
     return out
 
@@ -111,6 +111,7 @@ _LSTM = FunctionExercise(
 )
 
 
+@notebook_check
 def check_lstm_cell(fn, *, max_points: float = 1, seed: int = DEFAULT_SEED) -> CheckResult:
     """Check the learner's ``lstm_cell(x, (h, c), weight_ih, weight_hh, bias_ih=None, bias_hh=None) -> (h, c)``.
 

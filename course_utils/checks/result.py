@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import sysconfig
 import traceback
 from collections.abc import Sequence
@@ -13,9 +14,11 @@ from typing import Any
 
 import torch
 
-__all__ = ["CheckResult", "STATUSES", "not_implemented", "raised", "type_name", "fmt"]
+__all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "not_implemented", "raised", "type_name", "fmt"]
 
 STATUSES = ("passed", "not_implemented", "wrong", "error")
+#: the MIME type under which a displayed result carries its fields (read by the class report)
+MIME_TYPE = "application/vnd.rnn-course.check+json"
 
 _ICONS = {"passed": "✅", "not_implemented": "✏️", "wrong": "❌", "error": "⚠️"}
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # course_utils/
@@ -26,13 +29,13 @@ _LIBRARY_DIRS = tuple(
 _NOTEBOOK_CELL = re.compile(r"(ipykernel_\d+|<ipython-input-)")
 
 
-def fmt(value: float) -> str:
-    """A number as the messages print it: 4 decimals (deterministic text for nbval)."""
+def fmt(value: float, decimals: int = 4) -> str:
+    """A number as the messages print it: 4 decimals by default (deterministic text for nbval)."""
     value = float(value)
     if math.isnan(value) or math.isinf(value):
         return str(value)
-    text = f"{value:.4f}"
-    return "0.0000" if text == "-0.0000" else text
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def _fmt_points(p: float) -> str:
@@ -58,16 +61,22 @@ class CheckResult:
     points: float
     max_points: float
     message: str
+    mistakes: tuple[str, ...] = ()
     passed: bool = field(init=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"CheckResult: expected status in {STATUSES}, got {self.status!r}")
+        if not (0 <= self.points <= self.max_points):
+            raise ValueError(f"CheckResult: expected 0 <= points <= max_points ({self.max_points}), got {self.points}")
+        object.__setattr__(self, "mistakes", tuple(self.mistakes))
         object.__setattr__(self, "passed", self.status == "passed")
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict (for the grader's reports)."""
-        return asdict(self)
+        """The fields as a plain dict (for the grader's reports); ``mistakes`` as a list of stable ids."""
+        d = asdict(self)
+        d["mistakes"] = list(self.mistakes)
+        return d
 
     def __str__(self) -> str:
         return (f"{_ICONS[self.status]} {self.message}\n"
@@ -80,6 +89,23 @@ class CheckResult:
         body = "  \n".join(_md_escape(line) for line in lines)
         score = f"{_fmt_points(self.points)}/{_fmt_points(self.max_points)} points"
         return f"{_ICONS[self.status]} {body}\n\n*{score}*\n"
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, Any]:
+        """text/plain, text/markdown and the fields as JSON (:data:`MIME_TYPE`), which class reports read."""
+        return {"text/plain": str(self), "text/markdown": self._repr_markdown_(), MIME_TYPE: self.to_dict()}
+
+    def announce(self, stream=None) -> "CheckResult":
+        """Write one line to stderr when the check did not pass; return self.
+
+        nbgrader gives 0 points to a test cell with stderr output, and full points otherwise; the
+        learner still sees the diagnosis (the displayed result) and Run All goes on.
+        """
+        if not self.passed:
+            stream = stream or sys.stderr
+            stream.write(f"{self.exercise}: {self.status.replace('_', ' ')} — "
+                         f"{_fmt_points(self.points)}/{_fmt_points(self.max_points)} points\n")
+            stream.flush()
+        return self
 
 
 def _md_escape(line: str) -> str:

@@ -16,7 +16,7 @@ from .cells import (
     matmul_hint,
     single_output,
 )
-from .harness import Case, FunctionExercise, Mistake, check_function
+from .harness import Case, FunctionExercise, Mistake, check_function, notebook_check
 from .result import CheckResult
 
 __all__ = ['check_rnn_cell']
@@ -43,27 +43,27 @@ def _rnn_mistakes() -> list[Mistake]:
     v = _rnn_variant
     return [
         Mistake("relu is applied where tanh belongs: the default nonlinearity is tanh, "
-                "h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).", v(act="relu")),
+                "h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).", v(act="relu"), id="relu_for_tanh"),
         Mistake("the `nonlinearity` argument is ignored: tanh is applied even when nonlinearity='relu'.",
-                v(act="tanh")),
-        Mistake("sigmoid is applied where tanh belongs.", v(act="sigmoid")),
+                v(act="tanh"), id="nonlinearity_ignored"),
+        Mistake("sigmoid is applied where tanh belongs.", v(act="sigmoid"), id="sigmoid_for_tanh"),
         Mistake("no nonlinearity is applied: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh).",
-                v(act="identity")),
-        Mistake("the bias `bias_ih` is never added (missing bias).", v(drop_b_ih=True)),
-        Mistake("the bias `bias_hh` is never added (missing bias).", v(drop_b_hh=True)),
-        Mistake("neither bias is added (missing biases `bias_ih` and `bias_hh`).", v(drop_b_ih=True, drop_b_hh=True)),
+                v(act="identity"), id="no_nonlinearity"),
+        Mistake("the bias `bias_ih` is never added (missing bias).", v(drop_b_ih=True), id="missing_bias_ih"),
+        Mistake("the bias `bias_hh` is never added (missing bias).", v(drop_b_hh=True), id="missing_bias_hh"),
+        Mistake("neither bias is added (missing biases `bias_ih` and `bias_hh`).", v(drop_b_ih=True, drop_b_hh=True), id="missing_both_biases"),
         Mistake("`x @ weight_ih` is used where `x @ weight_ih.T` belongs: weight_ih has shape (H, H_in), "
-                "so W transposed wrongly; `F.linear(x, weight_ih)` computes x @ weight_ih.T.", v(t_ih=True)),
+                "so W transposed wrongly; `F.linear(x, weight_ih)` computes x @ weight_ih.T.", v(t_ih=True), id="transposed_weight_ih"),
         Mistake("`h @ weight_hh` is used where `h @ weight_hh.T` belongs: W transposed wrongly; "
-                "`F.linear(h, weight_hh)` computes h @ weight_hh.T.", v(t_hh=True)),
+                "`F.linear(h, weight_hh)` computes h @ weight_hh.T.", v(t_hh=True), id="transposed_weight_hh"),
         Mistake("both weights are transposed wrongly: use `x @ weight_ih.T` and `h @ weight_hh.T` "
-                "(or `F.linear`).", v(t_ih=True, t_hh=True)),
+                "(or `F.linear`).", v(t_ih=True, t_hh=True), id="transposed_both_weights"),
         Mistake("`weight_ih` and `weight_hh` are swapped: weight_ih multiplies the input x, "
-                "weight_hh the previous hidden state h.", v(swap_weights=True)),
-        Mistake("the previous hidden state h is ignored: h_t depends on W_hh h_{t-1} too.", v(no_h=True)),
+                "weight_hh the previous hidden state h.", v(swap_weights=True), id="swapped_weights"),
+        Mistake("the previous hidden state h is ignored: h_t depends on W_hh h_{t-1} too.", v(no_h=True), id="hidden_state_ignored"),
         Mistake("the hidden state is not updated: your function returns the previous h unchanged.",
-                v(returns="h")),
-        Mistake("your function returns the input x, not the new hidden state h_t.", v(returns="x")),
+                v(returns="h"), id="state_not_updated"),
+        Mistake("your function returns the input x, not the new hidden state h_t.", v(returns="x"), id="returns_input"),
     ]
 
 
@@ -80,6 +80,7 @@ _RNN = FunctionExercise(
 )
 
 
+@notebook_check
 def check_rnn_cell(fn, *, max_points: float = 1, seed: int = DEFAULT_SEED) -> CheckResult:
     """Check the learner's ``rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh")``.
 
