@@ -417,12 +417,39 @@ class MarkedSum(nn.Module):
         return self.a * (x[..., 0] * x[..., 1]).sum(dim=1) + self.b  # (N,)
 
 
+class RecurrentSum(nn.Module):
+    """Learns the adding problem in a one-unit ReLU RNN over value·marker (fast: two weights to learn)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(1, 1, nonlinearity="relu", bias=False, batch_first=True)
+        with torch.no_grad():
+            self.rnn.weight_ih_l0.fill_(0.5)
+            self.rnn.weight_hh_l0.fill_(0.8)
+
+    def forward(self, x):
+        out, _ = self.rnn((x[..., 0] * x[..., 1]).unsqueeze(-1))  # (N, T, 1)
+        return out[:, -1, 0]  # (N,)
+
+
+class FormulaWithIdleRNN(MarkedSum):
+    """The closed-form answer plus a recurrent layer that barely matters: must not pass."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(2, 4, batch_first=True)
+
+    def forward(self, x):
+        return super().forward(x) + 1e-3 * self.rnn(x)[0][:, -1, 0]
+
+
 class Constant(nn.Module):
     """Ignores its input: cannot beat predicting the mean."""
 
     def __init__(self):
         super().__init__()
         self.b = nn.Parameter(torch.zeros(1))
+        self.rnn = nn.RNN(2, 2, batch_first=True)  # present, never used
 
     def forward(self, x):
         return self.b.expand(x.shape[0])
@@ -444,7 +471,7 @@ class EveryStep(nn.Module):
 
 def test_adding_model_that_learns_passes_and_rng_untouched():
     state, threads = torch.get_rng_state(), torch.get_num_threads()
-    result = checks.check_adding_model(MarkedSum, max_points=2, lr=0.05, num_threads=threads + 1, **FAST)
+    result = checks.check_adding_model(RecurrentSum, max_points=2, lr=0.05, num_threads=threads + 1, **FAST)
     assert torch.equal(state, torch.get_rng_state())
     assert torch.get_num_threads() == threads
     assert result.status == "passed" and result.points == 2, result.message
@@ -460,7 +487,7 @@ def test_adding_model_default_budget_passes_a_small_lstm():
 
 
 def test_adding_model_that_learns_too_little():
-    result = checks.check_adding_model(MarkedSum, lr=0.05, target_mse=1e-9, **FAST)
+    result = checks.check_adding_model(RecurrentSum, lr=0.05, target_mse=1e-9, **FAST)
     assert result.status == "wrong" and "your model learns, but not enough" in result.message
 
 
@@ -483,9 +510,27 @@ def test_adding_model_wrong_structure(build, expected):
     assert result.status == "wrong" and expected in result.message
 
 
+def test_adding_model_must_learn_in_a_recurrent_layer():
+    result = checks.check_adding_model(MarkedSum, lr=0.05, **FAST)
+    assert (result.status, result.points, result.mistakes) == ("wrong", 0, ("no_recurrent_layer",))
+    result = checks.check_adding_model(FormulaWithIdleRNN, lr=0.05, **FAST)
+    assert (result.status, result.mistakes) == ("wrong", ("recurrent_layer_unused",)), result.message
+    assert "does not need its recurrent layer" in result.message
+
+
+def test_adding_model_too_large_is_refused_before_training():
+    result = checks.check_adding_model(lambda: nn.LSTM(2, 256, batch_first=True))
+    assert (result.status, result.mistakes) == ("wrong", ("too_large",))
+
+
+def test_adding_model_sequential_gets_the_tuple_hint():
+    result = checks.check_adding_model(lambda: nn.Sequential(nn.GRU(2, 8, batch_first=True), nn.Linear(8, 1)), **FAST)
+    assert result.status == "error" and "recurrent layers return a tuple" in result.message
+
+
 def test_adding_model_errors_point_at_the_learner():
     def build_model():
-        return nn.Sequential(nn.Linear(3, 1))  # expects 3 features, the input has 2
+        return nn.Sequential(nn.Linear(3, 1), nn.RNN(1, 1))  # expects 3 features, the input has 2
 
     result = checks.check_adding_model(build_model, **FAST)
     assert result.status == "error"
@@ -502,7 +547,7 @@ def test_adding_model_errors_point_at_the_learner():
 
 
 def test_adding_model_diverging():
-    class Exploding(MarkedSum):
+    class Exploding(RecurrentSum):
         def forward(self, x):
             return super().forward(x) * torch.exp(torch.tensor(100.0)) ** 10
 

@@ -265,11 +265,74 @@ def expect_tensor(value: Any, name: str) -> Tensor:
 
 
 def notebook_check(check: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
-    """Give a check the ``quiet`` keyword: unless ``quiet=True``, a result that did not pass is announced
-    on stderr (:meth:`CheckResult.announce`), which is how nbgrader sees a failed test cell."""
+    """Give a check what a notebook needs around it.
+
+    - Calling the reference is caught as the grader catches it: the notebook's cells (IPython's
+      input history, else the function's module) are read for the exercise's forbidden names
+      (:func:`.static.reference_use`), and the calls the function makes while checked are watched
+      (:func:`.tripwire.watching`); either gives status ``uses_reference`` and 0 points.
+    - Unless ``quiet=True``, a result that did not pass is announced on stderr
+      (:meth:`CheckResult.announce`), which is how nbgrader sees a failed test cell.
+
+    The grader calls the check with ``quiet=True`` and a proxy of the learner's function, which
+    this wrapper leaves alone (the grader does the same reading of the submitted file).
+    """
 
     @functools.wraps(check)
     def checked(fn, *args, quiet: bool = False, **kwargs) -> CheckResult:
-        result = check(fn, *args, **kwargs)
+        exercise = _exercise_of(checked)
+        if exercise is not None and _is_local_function(fn):
+            result = _with_reference_watch(check, exercise, fn, args, kwargs)
+        else:
+            result = check(fn, *args, **kwargs)
         return result if quiet else result.announce()
     return checked
+
+
+def _exercise_of(check):
+    from .registry import EXERCISES
+    return next((e for e in EXERCISES.values() if e.check is check), None)
+
+
+def _history() -> list[str] | None:
+    import sys
+    ip = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    history = getattr(ip, "user_ns", {}).get("In") if ip is not None else None
+    return [h for h in history if isinstance(h, str)] if isinstance(history, list) and history else None
+
+
+def _is_local_function(fn) -> bool:
+    """A plain Python function to watch: not a grader's proxy, not the course's own code outside a notebook."""
+    import types
+    if not isinstance(fn, types.FunctionType):
+        return False
+    return not (fn.__module__ or "").startswith("course_utils") or _history() is not None
+
+
+def _notebook_sources(fn) -> list[str]:
+    """The code the notebook ran so far (IPython's ``In``), else the source of ``fn``'s module."""
+    import inspect
+    history = _history()
+    if history is not None:
+        return history
+    try:
+        return [inspect.getsource(inspect.getmodule(fn))]
+    except (OSError, TypeError):
+        return []
+
+
+def _with_reference_watch(check, exercise, fn, args, kwargs) -> CheckResult:
+    from . import static, tripwire
+    from .result import uses_reference
+    points = kwargs.get("max_points", 1)
+    findings = static.reference_use(_notebook_sources(fn), exercise.function, exercise.forbidden)
+    if findings:
+        return uses_reference(exercise.grade_id, points, exercise.function, "; ".join(f.text() for f in findings[:3]))
+    if (fn.__module__ or "").startswith("course_utils"):  # the course's own function, named as the learner's
+        return uses_reference(exercise.grade_id, points, exercise.function, f"`{fn.__module__}.{fn.__name__}`")
+    hits: set = set()
+    files, names = tripwire.targets(tuple(exercise.forbidden))
+    result = check(tripwire.watching(fn, files, names, hits), *args, **kwargs)
+    if hits:
+        return uses_reference(exercise.grade_id, points, exercise.function, f"{tripwire.describe(hits)} while it runs")
+    return result

@@ -1,17 +1,19 @@
 """One submission's kernel, seen from the grader: start it with limits, run code with a deadline, kill it.
 
-The kernel is ``python -m ipykernel`` of the running interpreter, started by a tiny launcher that
-first lowers its own resource limits (inherited by anything it starts):
+The kernel is ``ipykernel`` of the running interpreter, started inside bubblewrap (see
+:mod:`._sandbox`) by a tiny launcher that first lowers its own resource limits (inherited by
+anything it starts):
 
-- ``RLIMIT_DATA`` (heap and private anonymous mappings) = the memory limit. Not ``RLIMIT_AS``:
-  a CUDA build of torch reserves tens of GB of *address space* it never uses, while its data
-  stays near 300 MB, so ``RLIMIT_AS`` would need a limit that no longer protects anything;
-- ``RLIMIT_FSIZE`` bounds any file it writes (its log included), ``RLIMIT_CORE`` = 0.
+- ``RLIMIT_AS`` = the memory limit: it counts every mapping, shared memory included. (A CUDA
+  build of torch reserves tens of GB of address space when it initialises a GPU; the sandbox
+  shows no GPU device, so that never happens there.)
+- ``RLIMIT_NPROC`` bounds processes and threads, ``RLIMIT_FSIZE`` any file it writes,
+  ``RLIMIT_NOFILE`` its open files; no core files.
 
-It runs in its own session (``killpg`` ends it and anything it started), with ``cwd``, ``HOME``
-and ``TMPDIR`` in the submission's sandbox folder, and exits by itself when its parent dies
-(ipykernel's parent poller). Outputs are counted but only the first bytes of each request are
-kept, so a notebook that prints megabytes does not grow the grader.
+It talks to the grader over Unix sockets in a folder bound into the sandbox; a cell that runs
+past its limit is interrupted with a control message (the kernel signals itself), and killed
+(its whole process namespace with it) when that does not help. Outputs are counted but only the
+first bytes of each request are kept, so a notebook that prints megabytes does not grow the grader.
 """
 
 from __future__ import annotations
@@ -30,20 +32,25 @@ from pathlib import Path
 from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
+from . import _sandbox
+
 _LAUNCHER = (
     "import resource, sys\n"
-    "data, fsize = int(sys.argv[1]), int(sys.argv[2])\n"
-    "resource.setrlimit(resource.RLIMIT_DATA, (data, data))\n"
-    "resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
-    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-    "del sys.argv[1:3]\n"
+    "mem, nproc, fsize = (int(a) for a in sys.argv[1:4])\n"
+    "for limit, value in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_NPROC, nproc),\n"
+    "                     (resource.RLIMIT_FSIZE, fsize), (resource.RLIMIT_NOFILE, 1024), (resource.RLIMIT_CORE, 0)):\n"
+    "    if value >= 0:\n"
+    "        resource.setrlimit(limit, (value, value))\n"
+    "del sys.argv[1:4]\n"
     "from ipykernel.kernelapp import launch_new_instance\n"
     "launch_new_instance()\n"
 )
 INTERRUPT_GRACE_S = 5.0  # after SIGINT at the deadline, how long the kernel gets to become idle
 POLL_S = 0.1
 FILE_LIMIT_BYTES = 256 * 2**20
-_MEMORY_SIGNS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory", "std::bad_alloc")
+PROCESS_LIMIT = 256  # processes and threads of the sandbox (a kernel with torch uses about 20)
+_MEMORY_SIGNS = ("MemoryError", "bad_alloc", "Cannot allocate memory", "out of memory", "std::bad_alloc",
+                 "can't allocate memory", "not enough memory")
 
 
 @dataclass
@@ -67,43 +74,56 @@ class Outcome:
 
 
 class Kernel:
-    """A kernel process for one submission, in ``sandbox/work`` with its limits."""
+    """A kernel process for one submission, with its limits: inside bubblewrap unless ``sandbox`` is None."""
 
-    def __init__(self, sandbox: Path, private: Path, memory_mb: int, threads: int):
-        self.sandbox, self.private = sandbox, private
+    def __init__(self, box: Path, private: Path, memory_mb: int, threads: int, sandbox=None):
+        self.box, self.private, self.sandbox = box, private, sandbox
         self.memory_mb, self.threads = memory_mb, threads
         self.proc: subprocess.Popen | None = None
         self.client: BlockingKernelClient | None = None
         self.log_path = private / "kernel.log"
 
     # ---------------------------------------------------------------- life
-    def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "PYTHONSTARTUP", "MPLBACKEND"))}
-        home = self.sandbox / "home"
-        tmp = self.sandbox / "tmp"
-        for d in (home, tmp, home / ".mpl", home / ".ipython"):
+    def _unsandboxed_environment(self) -> dict[str, str]:
+        """--no-sandbox: still a fresh environment (nothing of the instructor's), folders in the box."""
+        home, t = self.box, str(self.threads)
+        for d in (home / "work", home / "tmp", home / ".cache"):
             d.mkdir(parents=True, exist_ok=True)
-        threads = str(self.threads)
-        env.update(HOME=str(home), TMPDIR=str(tmp), MPLCONFIGDIR=str(home / ".mpl"), IPYTHONDIR=str(home / ".ipython"),
-                   XDG_CACHE_HOME=str(home / ".cache"), XDG_CONFIG_HOME=str(home / ".config"),
-                   TORCH_HOME=str(home / ".torch"), MPLBACKEND="Agg", PYTHONHASHSEED="0",
-                   PYTHONDONTWRITEBYTECODE="1", PYDEVD_DISABLE_FILE_VALIDATION="1", OMP_NUM_THREADS=threads,
-                   MKL_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads, PYTHONUSERBASE=site.getuserbase())
-        return env
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "TMPDIR": str(home / "tmp"),
+                "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(home / ".cache" / "mpl"),
+                "IPYTHONDIR": str(home / ".cache" / "ipython"), "XDG_CACHE_HOME": str(home / ".cache"),
+                "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": t, "MKL_NUM_THREADS": t,
+                "OPENBLAS_NUM_THREADS": t, "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+                "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONUSERBASE": site.getuserbase(),
+                **{k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ}}
 
     def start(self, timeout: float) -> None:
         """Start the kernel and wait until it answers; raises RuntimeError when it cannot start."""
-        conn = self.private / "kernel.json"
-        write_connection_file(str(conn), transport="ipc", ip=str(self.private / "ipc"),
-                              key=secrets.token_hex(16).encode())
-        cmd = [sys.executable, "-c", _LAUNCHER, str(self.memory_mb * 2**20), str(FILE_LIMIT_BYTES),
-               "-f", str(conn), f"--IPKernelApp.parent_handle={os.getpid()}", "--HistoryManager.enabled=False",
-               "--InteractiveShell.colors=nocolor"]
+        key = secrets.token_hex(16).encode()
+        if self.sandbox:
+            self.sandbox.prepare()
+        run = self.sandbox.run if self.sandbox else self.private
+        inside = _sandbox.INSIDE_RUN if self.sandbox else str(run)
+        host_conn = self.private / "kernel-host.json"
+        info = write_connection_file(str(host_conn), transport="ipc", ip=str(run / "k"), key=key)[1]
+        kernel_conn = run / "kernel.json"
+        write_connection_file(str(kernel_conn), transport="ipc", ip=f"{inside}/k", key=key,
+                              shell_port=info["shell_port"], iopub_port=info["iopub_port"],
+                              stdin_port=info["stdin_port"], control_port=info["control_port"], hb_port=info["hb_port"])
+        limits = [str(self.memory_mb * 2**20), str(PROCESS_LIMIT), str(FILE_LIMIT_BYTES)]
+        inner = [sys.executable, "-c", _LAUNCHER, *limits, "-f", f"{inside}/kernel.json",
+                 "--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor"]
+        if self.sandbox:
+            if os.geteuid() == 0:
+                os.chown(kernel_conn, _sandbox.NOBODY, _sandbox.NOBODY)
+            cmd, env, cwd = self.sandbox.command(inner, self.threads), {"PATH": os.environ.get("PATH", "")}, None
+        else:
+            cmd, env, cwd = inner, self._unsandboxed_environment(), self.box / "work"
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (the kernel writes it until kill() closes it)
-        self.proc = subprocess.Popen(cmd, cwd=self.sandbox / "work", env=self.environment(), stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         client = BlockingKernelClient()
-        client.load_connection_file(str(conn))
+        client.load_connection_file(str(host_conn))
         client.start_channels(hb=False)  # liveness comes from the process itself
         self.client = client
         deadline = time.monotonic() + timeout
@@ -124,6 +144,11 @@ class Kernel:
                 client.get_iopub_msg(timeout=0.2)
             except queue.Empty:
                 break
+
+    def interrupt(self) -> None:
+        """Ask the kernel to interrupt what it runs (SIGINT, sent by the kernel itself on a control message)."""
+        if self.client is not None:
+            self.client.control_channel.send(self.client.session.msg("interrupt_request", {}))
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -172,10 +197,7 @@ class Kernel:
                 return self._died(out, chunks, start)
             if interrupted_at is None and now >= deadline:
                 interrupted_at = now
-                try:
-                    os.kill(self.proc.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
+                self.interrupt()
             if interrupted_at is not None and now >= interrupted_at + INTERRUPT_GRACE_S:
                 self._drain(msg_id, out, chunks, keep)
                 out.memory = self._memory_signs(out)

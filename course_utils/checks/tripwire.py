@@ -1,0 +1,101 @@
+"""Catching a call of the reference while the learner's function runs: a profiler that records it.
+
+:func:`targets` turns an exercise's forbidden names (:mod:`.registry`) into the source files
+and torch builtin names a profiler can recognise; :func:`watching` calls a function with that
+profiler on. A notebook check uses it directly; the batch grader sends the same targets to the
+learner's sandboxed kernel, whose own copy of this logic reports back (see
+``course_utils.grading``). It is a tripwire for honest mistakes and for the obvious shortcut,
+not a security boundary: code in the same process can switch a profiler off (which is itself
+recorded) — the grader's static reading of the notebook (:mod:`.static`) does not depend on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+__all__ = ["targets", "watching", "TORCH_BUILTINS"]
+
+#: torch's C implementations of recurrent steps and layers, seen by a profiler as ``c_call`` events
+TORCH_BUILTINS = ("rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_tanh", "rnn_relu", "lstm", "gru",
+                  "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_VF")
+
+
+def _resolve(dotted: str):
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        for attr in parts[k:]:
+            obj = getattr(obj, attr, None)
+            if obj is None:
+                return None
+        return obj
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def targets(forbidden: tuple[str, ...]) -> tuple[frozenset, frozenset]:
+    """(source files, builtin names) that calling one of ``forbidden`` goes through."""
+    files, names = set(), set()
+    for dotted in forbidden:
+        obj = _resolve(dotted)
+        if obj is None:
+            continue
+        if inspect.ismodule(obj) and getattr(obj, "__file__", None):
+            if dotted.endswith("_VF") or dotted.endswith("_VariableFunctions"):
+                names.update(TORCH_BUILTINS)
+            else:
+                files.add(obj.__file__)
+            continue
+        try:
+            source = inspect.getsourcefile(obj)
+        except TypeError:
+            source = None
+        if source:
+            files.add(source)
+        elif getattr(obj, "__name__", None):
+            names.add(obj.__name__)
+    return frozenset(files), frozenset(names)
+
+
+def watching(fn: Callable, files: frozenset, names: frozenset, hits: set) -> Callable:
+    """``fn`` wrapped: every call it makes into ``files`` or of a builtin in ``names`` is added to ``hits``."""
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code.co_filename in files:
+            hits.add(frame.f_code.co_filename)
+        elif event == "c_call" and getattr(arg, "__name__", None) in names:
+            hits.add(f"torch.{arg.__name__}")
+
+    @functools.wraps(fn)
+    def watched(*args, **kwargs):
+        previous = sys.getprofile()
+        sys.setprofile(profile)
+        threading.setprofile(profile)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if sys.getprofile() is not profile:
+                hits.add("sys.setprofile (the tripwire was switched off)")
+            sys.setprofile(previous)
+            threading.setprofile(None)
+    return watched
+
+
+def describe(hits: Sequence[str]) -> str:
+    """Hits as the message names them: module paths relative to course_utils or torch."""
+    out = []
+    for h in sorted(hits):
+        for marker in ("course_utils/", "torch/"):
+            if marker in h:
+                h = marker.rstrip("/") + "/" + h.split(marker, 1)[1]
+                break
+        out.append(h)
+    return ", ".join(out)
