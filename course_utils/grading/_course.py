@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._notebook import EXERCISES
+from ._notebook import EXERCISES, SKIP_TAGS, normalized
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,15 @@ class Course:
     hashes: dict
     points: dict
     checked_by: tuple = ()
+    check_sources: dict = field(default_factory=dict)  # check_<id> -> normalized source in solutions/
+    skip_sources: frozenset = frozenset()  # normalized sources of the cells tagged demo/training
+    repo_dir: str = ""
 
     @property
     def digest(self) -> str:
         relevant = {name: self.hashes[name] for name in self.checked_by if name in self.hashes}
-        blob = json.dumps({"hashes": relevant, "points": self.points}, sort_keys=True).encode()
+        blob = json.dumps({"hashes": relevant, "points": self.points, "skip": sorted(self.skip_sources)},
+                          sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -37,17 +41,27 @@ def load_course() -> Course:
     hashes = {p.relative_to(package).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
               for p in sorted(package.rglob("*.py")) if "__pycache__" not in p.parts}
     points = {name: 1.0 for name in EXERCISES}
+    check_sources, skip = {}, set()
     for nb_path in sorted((package.parent / "solutions").glob("*.ipynb")):
         try:
             cells = json.loads(nb_path.read_text(encoding="utf-8")).get("cells", [])
         except (OSError, ValueError):
             continue
         for cell in cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+            if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+                continue
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            source = "".join(cell.get("source", [])) if isinstance(cell.get("source"), list) else str(
+                cell.get("source", ""))
             name = str(meta.get("grade_id", "")).removeprefix("check_")
             if meta.get("grade") and name in points and isinstance(meta.get("points"), (int, float)):
                 points[name] = float(meta["points"])
-    return Course(str(package), hashes, points, tuple(sorted(_imported_files(package, "checks/__init__.py"))))
+                check_sources[f"check_{name}"] = normalized(source)
+            tags = cell.get("metadata", {}).get("tags", [])
+            if not meta.get("solution") and isinstance(tags, list) and set(tags) & set(SKIP_TAGS):
+                skip.add(normalized(source))
+    return Course(str(package), hashes, points, tuple(sorted(_imported_files(package, "checks/__init__.py"))),
+                  check_sources, frozenset(skip), str(package.parent))
 
 
 def _imported_files(package: Path, start: str) -> set[str]:

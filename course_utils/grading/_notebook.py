@@ -15,15 +15,12 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-#: grade_id of each exercise -> (the function the learner writes, its check in course_utils.checks,
-#: which references the tripwire watches: "cell", "clip" or None)
-EXERCISES: dict[str, tuple[str, str, str | None]] = {
-    "rnn_cell": ("rnn_cell", "check_rnn_cell", "cell"),
-    "clip_grad_norm": ("clip_grad_norm", "check_clip_grad_norm", "clip"),
-    "lstm_cell": ("lstm_cell", "check_lstm_cell", "cell"),
-    "gru_cell": ("gru_cell", "check_gru_cell", "cell"),
-    "build_model": ("build_model", "check_adding_model", None),
-}
+from ..checks.registry import EXERCISES as _REGISTRY
+
+#: grade_id of each exercise -> the function the learner writes (the course's registry, in its order)
+EXERCISES: dict[str, str] = {grade_id: e.function for grade_id, e in _REGISTRY.items()}
+#: cell tags an author puts on demonstrations and training runs: the grader leaves those cells out
+SKIP_TAGS = ("demo", "training")
 _CHECK_CALL = re.compile(r"\bcheck_\w+\s*\(")
 
 
@@ -38,7 +35,19 @@ class Cell:
     number: int
     source: str
     grade_id: str | None
-    runs: bool  # False for check cells: the grader runs its own checks instead
+    runs: bool  # False for check cells (the grader runs its own checks) and the course's demo cells
+    why_not: str = ""
+
+
+def normalized(source: str) -> str:
+    """A cell's source as compared with the course's: trailing spaces and blank lines at the ends dropped."""
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
+def clean_text(text: str) -> tuple[str, bool]:
+    """``text`` with lone surrogates (not valid Unicode, cannot be sent to a kernel) replaced; and whether any were."""
+    fixed = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return fixed, fixed != text
 
 
 @dataclass
@@ -107,16 +116,22 @@ def _is_check_source(source: str) -> bool:
     return True
 
 
-def plan(nb: nbformat.NotebookNode) -> Plan:
-    """The code cells to run, the exercises recognised by their nbgrader grade_id, and where each is defined."""
-    cells, found, defining = [], set(), {}
+def plan(nb: nbformat.NotebookNode, skip_sources: frozenset = frozenset()) -> Plan:
+    """The code cells to run, the exercises recognised by their nbgrader grade_id, and where each is defined.
+
+    ``skip_sources``: normalized sources of the course's cells tagged demo/training; a cell of the
+    submission with exactly that source is left out (a learner's own or edited cell always runs).
+    """
+    cells, found, defining, notes = [], set(), {}, []
     for number, cell in enumerate(nb.cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         meta = cell.get("metadata", {}).get("nbgrader", {})
         meta = meta if isinstance(meta, dict) else {}
         grade_id = meta.get("grade_id") if isinstance(meta.get("grade_id"), str) else None
-        source = _source(cell)
+        source, fixed = clean_text(_source(cell))
+        if fixed:
+            notes.append(f"cell {number} holds characters that are not valid Unicode; they were replaced by U+FFFD")
         is_check = bool(meta.get("grade")) and not meta.get("solution")
         if grade_id:
             name = grade_id.removeprefix("check_")
@@ -124,9 +139,12 @@ def plan(nb: nbformat.NotebookNode) -> Plan:
                 found.add(name)
                 if not is_check and grade_id == name:
                     defining.setdefault(name, number)
-        runs = not (is_check or _is_check_source(source)) and bool(source.strip())
-        cells.append(Cell(number, source, grade_id, runs))
-    notes = []
+        why = ""
+        if is_check or _is_check_source(source):
+            why = "a check cell: the grader runs its own check"
+        elif not meta.get("solution") and skip_sources and normalized(source) in skip_sources:
+            why = "a demonstration or training cell of the course (tagged), not needed for grading"
+        cells.append(Cell(number, source, grade_id, not why and bool(source.strip()), why))
     if not found:  # no nbgrader metadata left: recognise the exercises by the functions the cells define
         for c in cells:
             for name, (function, _, _) in EXERCISES.items():
