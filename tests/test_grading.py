@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS, STUDENT = ROOT / "solutions", ROOT / "notebooks"
 UNITS = {"rnn_cell": "01_rnn.ipynb", "clip_grad_norm": "02_gradients_through_time.ipynb",
          "lstm_cell": "03_lstm.ipynb", "gru_cell": "04_gru.ipynb", "build_model": "05_comparison.ipynb"}
+CHECKS = {"rnn_cell": "check_rnn_cell", "clip_grad_norm": "check_clip_grad_norm", "lstm_cell": "check_lstm_cell",
+          "gru_cell": "check_gru_cell", "build_model": "check_adding_model"}
 SIGNATURES = {
     "rnn_cell": 'def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity="tanh"):',
     "clip_grad_norm": "def clip_grad_norm(grads, max_norm):",
@@ -123,7 +125,7 @@ def _nbgrader(grade_id: str, *, check: bool, points: int = 1) -> dict:
 def _synthetic(exercise: str) -> nbformat.NotebookNode:
     """A small notebook with the course's first cells and the exercise's nbgrader cells."""
     v4 = nbformat.v4
-    check = EXERCISES[exercise][1]
+    check = CHECKS[exercise]
     cells = [
         v4.new_markdown_cell(f"# {exercise}\n\nWhat you will be able to do: write `{exercise}`."),
         v4.new_code_cell("import course_utils\ndevice = course_utils.setup(seed=0)"),
@@ -242,6 +244,49 @@ def build_corpus(folder: Path) -> None:
                                                           "rnn_cell = functional.rnn_cell\n"))
     save("c_torch_cell.ipynb", ex("gru_cell", code=_function("gru_cell", (
         "return torch.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)"))))
+    # attacks on the grader (each kind the red team found, written anew)
+    package = str(folder.parent / "course" / "course_utils")
+    rnn = lambda *cells: with_cells(ex("rnn_cell"), *cells, before="rnn_cell")
+    save("a_reads_files.ipynb", rnn(
+        f"open({str(folder.parent / 'course' / 'solutions' / '01_rnn.ipynb')!r}).read()",
+        f"open({str(folder.resolve() / '01_solution.ipynb')!r}).read()",
+        "import os\nprint(sorted(os.listdir('/opt/course')))"))
+    save("a_writes_package.ipynb", rnn(
+        "open('/opt/course/course_utils/checks/rnn.py', 'a').write('# changed')",
+        "import os\nos.link('/opt/course/course_utils/checks/rnn.py', 'rnn_link.py')",
+        f"open({package + '/checks/rnn.py'!r}, 'a').write('# changed')"))
+    save("a_processes.ipynb", rnn(
+        "import subprocess\nkids = []\ntry:\n    for _ in range(2000):\n"
+        "        kids.append(subprocess.Popen(['sleep', '600']))\nfinally:\n    for kid in kids:\n"
+        "        kid.kill()\n        kid.wait()\n    print(len(kids), 'started')",
+        "import os, signal\nfor pid in range(1, 4000):  # every process it can see, but itself\n    try:\n"
+        "        os.kill(pid, signal.SIGKILL) if pid not in (os.getpid(), os.getppid()) else None\n"
+        "    except OSError:\n        pass",
+        "import socket\nsocket.create_connection(('127.0.0.1', 8888), timeout=1)"))
+    save("a_shared_memory.ipynb", rnn("import mmap\nm = mmap.mmap(-1, 3_300_000_000)\nm[-1] = 1"))
+    save("a_environment.ipynb", with_cells(ex("rnn_cell", code=_function("rnn_cell", (
+        "raise ValueError('env: ' + ENVIRONMENT)"))), "import os\nENVIRONMENT = ' '.join(sorted(os.environ))",
+        before="rnn_cell"))
+    save("a_tensor_subclass.ipynb", ex("rnn_cell", code=(
+        "class AlwaysClose(torch.Tensor):\n"
+        "    @classmethod\n"
+        "    def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+        "        return True if func in (torch.allclose, torch.equal) else super().__torch_function__(func, types, "
+        "args, kwargs or {})\n\n" + _function("rnn_cell", "return torch.zeros(x.shape[0], h.shape[1], "
+                                                          "dtype=x.dtype).as_subclass(AlwaysClose)"))))
+    save("a_reference_by_string.ipynb", ex("gru_cell", code=_function("gru_cell", (
+        "return getattr(torch, 'gru' + '_cell')(x, h, weight_ih, weight_hh, bias_ih, bias_hh)"))))
+    save("a_reference_ops.ipynb", ex("gru_cell", code=_function("gru_cell", (
+        "return torch.ops.aten.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)"))))
+    save("a_reference_thread.ipynb", ex("lstm_cell", code=(
+        "from course_utils import functional as helper\n\n" + _function("lstm_cell", (
+            "import threading\nout = []\n"
+            "t = threading.Thread(target=lambda: out.append(helper.lstm_cell(x, state, weight_ih, weight_hh, "
+            "bias_ih, bias_hh)))\nt.start()\nt.join()\nreturn out[0]")))))
+    save("a_frame_reading.ipynb", ex("rnn_cell", code=_function("rnn_cell", (
+        "import sys\nframe = sys._getframe(1)\nreturn frame.f_back.f_locals.get('expected')"))))
+    save("a_surrogate.ipynb", nbformat.writes(with_cells(ex("rnn_cell"), "text = 'SURROGATE alone'"))
+         .replace("SURROGATE", "\\ud800").encode())  # valid JSON; a lone \ud800 is not valid Unicode
     target = str(folder.resolve())
     save("c_escape.ipynb", with_cells(
         ex("rnn_cell"),
@@ -262,15 +307,38 @@ def _snapshot(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-def grade(*args: str) -> subprocess.CompletedProcess:
+SECRET = "INSTRUCTOR_SECRET_TOKEN"
+
+
+def grade(*args: str, course: Path | None = None) -> subprocess.CompletedProcess:
+    """The real command; with ``course``, the copy of the package there (attacks never touch the working tree)."""
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env[SECRET] = "must-never-reach-a-learner"
+    if course is not None:
+        env["PYTHONPATH"] = str(course)
     return subprocess.run([sys.executable, "-m", "course_utils.grading", *args], check=False, capture_output=True,
-                          text=True, env=env, timeout=600)
+                          text=True, env=env, timeout=900, cwd=course)
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("grading") / "submissions"
+def course_copy(tmp_path_factory) -> Path:
+    """A copy of the package and the solutions: the grader under attack runs from here."""
+    import shutil
+    root = tmp_path_factory.mktemp("grading")
+    course = root / "course"
+    shutil.copytree(ROOT / "course_utils", course / "course_utils", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SOLUTIONS, course / "solutions")
+    return course
+
+
+@pytest.fixture(scope="session")
+def corpus(course_copy) -> Path:
+    folder = course_copy.parent / "submissions"
     folder.mkdir()
     build_corpus(folder)
     return folder
@@ -279,14 +347,14 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def graded(corpus: Path):
     """The corpus graded once, by the real command, 2 submissions at a time."""
-    before = _snapshot(corpus)
+    before, package = _snapshot(corpus), _tree(corpus.parent / "course")
     out = corpus.parent / "out"
-    proc = grade(str(corpus), "--out", str(out), "--jobs", "2", "--no-progress", *LIMITS)
+    proc = grade(str(corpus), "--out", str(out), "--jobs", "2", "--no-progress", *LIMITS, course=corpus.parent / "course")
     reports = {p.name.removesuffix(".json") + ".ipynb": json.loads(p.read_text()) for p in out.glob("*.json")}
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return {"proc": proc, "out": out, "reports": reports, "rows": rows, "before": before,
-            "after": _snapshot(corpus)}
+            "after": _snapshot(corpus), "package": package, "package_after": _tree(corpus.parent / "course")}
 
 
 def report(graded, name: str) -> dict:
@@ -314,7 +382,7 @@ EXPECTED = {
     "p_memory_numpy.ipynb": ("memory", {"rnn_cell": ("passed", "max", "passed")}),
     "p_memory_bytearray.ipynb": ("memory", {"rnn_cell": ("passed", "max", "passed")}),
     "p_big_output.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
-    "p_check_hangs.ipynb": ("timeout", {"rnn_cell": ("timeout", 0, "did not finish in 40 s")}),
+    "p_check_hangs.ipynb": ("timeout", {"rnn_cell": ("timeout", 0, "did not return within 40 s")}),
     "p_syntax_error.ipynb": ("ok", {"rnn_cell": ("missing", 0, "SyntaxError")}),
     "x_invalid_json.ipynb": ("invalid", {}),
     "x_nbformat3.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
@@ -323,9 +391,21 @@ EXPECTED = {
     "x_empty.ipynb": ("no_exercises", {}),
     "c_checks_deleted.ipynb": ("ok", {"lstm_cell": ("passed", "max", "passed")}),
     "c_checks_edited.ipynb": ("ok", {"lstm_cell": ("wrong", 0, "gates in the wrong order")}),
-    "c_patch_checks.ipynb": ("tampered", {"rnn_cell": ("tampered", 0, "course_utils.checks.check_rnn_cell")}),
-    "c_patch_functional.ipynb": ("tampered", {"gru_cell": ("tampered", 0, "course_utils.functional.gru_cell")}),
-    "c_patch_torch.ipynb": ("tampered", {"rnn_cell": ("tampered", 0, "torch.allclose")}),
+    # patching the checks, the reference or torch inside the kernel changes nothing: they run in the grader
+    "c_patch_checks.ipynb": ("ok", {"rnn_cell": ("not_implemented", 0, "not implemented")}),
+    "c_patch_functional.ipynb": ("ok", {"gru_cell": ("wrong", 0, "`z` and `1 − z` are swapped")}),
+    "c_patch_torch.ipynb": ("ok", {"rnn_cell": ("wrong", 0, "missing bias")}),
+    "a_reads_files.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
+    "a_writes_package.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
+    "a_processes.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
+    "a_shared_memory.ipynb": ("memory", {"rnn_cell": ("passed", "max", "passed")}),
+    "a_environment.ipynb": ("ok", {"rnn_cell": ("error", 0, "ValueError: env:")}),
+    "a_tensor_subclass.ipynb": ("ok", {"rnn_cell": ("wrong", 0, "wrong values")}),
+    "a_reference_by_string.ipynb": ("ok", {"gru_cell": ("uses_reference", 0, "getattr()")}),
+    "a_reference_ops.ipynb": ("ok", {"gru_cell": ("uses_reference", 0, "torch.ops.aten")}),
+    "a_reference_thread.ipynb": ("ok", {"lstm_cell": ("uses_reference", 0, "course_utils.functional.lstm_cell")}),
+    "a_frame_reading.ipynb": ("ok", {"rnn_cell": ("uses_reference", 0, "sys")}),
+    "a_surrogate.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
     "c_calls_reference.ipynb": ("ok", {"lstm_cell": ("uses_reference", 0, "course_utils.functional.lstm_cell")}),
     "c_alias_reference.ipynb": ("ok", {"rnn_cell": ("uses_reference", 0, "course_utils.functional.rnn_cell")}),
     "c_torch_cell.ipynb": ("ok", {"gru_cell": ("uses_reference", 0, "torch.gru_cell")}),
@@ -353,6 +433,8 @@ def test_every_submission_has_a_row_sorted_by_name(graded):
 
 def test_submissions_are_unchanged_and_nothing_escaped(graded, corpus):
     assert graded["after"] == graded["before"]  # same names, same bytes: nothing written, moved or deleted
+    assert graded["package_after"] == graded["package"]  # the package (and solutions) the grader ran from
+    assert not list(corpus.parent.rglob("rnn_link.py")) and not list(corpus.parent.rglob("touched.txt"))
     assert not (corpus.parent / "escape.txt").exists()
     assert not list(corpus.parent.parent.glob("escape.txt"))
 
@@ -425,17 +507,60 @@ def test_invalid_files_say_why(graded):
     assert "converted from nbformat 3 to 4" in report(graded, "x_nbformat3.ipynb")["notes"]
 
 
-def test_writes_outside_the_sandbox_are_refused(graded):
+def test_writes_outside_the_sandbox_fail(graded):
     cells = {c["cell"]: c for c in report(graded, "c_escape.ipynb")["cells"]}
     refused = [c for c in cells.values() if c["outcome"] == "error"]
-    assert len(refused) == 8, cells  # everything but the write inside the sandbox
-    assert all("PermissionError: the grader does not allow this" in c["detail"] for c in refused), refused
+    assert len(refused) == 6, cells  # every write but the one in the sandbox's own home; the 2 `touch`es fail
+    # silently (their files are not there: test_submissions_are_unchanged_and_nothing_escaped)
+    assert all(("No such file" in c["detail"] or "Permission denied" in c["detail"] or "Read-only" in c["detail"])
+               for c in refused), refused
 
 
-def test_tampering_forfeits_the_notebook(graded):
-    for name in ("c_patch_checks.ipynb", "c_patch_functional.ipynb", "c_patch_torch.ipynb"):
-        r = report(graded, name)
-        assert r["points"] == 0 and "no points" in r["reason"], r
+def test_the_sandbox_hides_files_and_makes_the_package_read_only(graded):
+    cells = [c for c in report(graded, "a_reads_files.ipynb")["cells"] if c["outcome"] == "error"]
+    assert len(cells) == 2 and all("No such file" in c["detail"] for c in cells), cells
+    details = [c["detail"] for c in report(graded, "a_writes_package.ipynb")["cells"] if c["outcome"] == "error"]
+    assert len(details) == 3, details
+    assert "Read-only file system" in details[0] and "No such file" in details[2]
+    assert "Invalid cross-device link" in details[1] or "Operation not permitted" in details[1], details
+
+
+def test_process_limit_and_own_process_namespace(graded):
+    r = report(graded, "a_processes.ipynb")
+    errors = [c["detail"] for c in r["cells"] if c["outcome"] == "error"]
+    assert any("Resource temporarily unavailable" in d for d in errors), r["cells"]  # the process limit
+    assert any("Connection refused" in d or "unreachable" in d for d in errors), r["cells"]
+    assert r["exercises"]["rnn_cell"]["status"] == "passed"  # killing every pid it sees did not stop the grader
+
+
+def test_shared_memory_counts_against_the_limit(graded):
+    assert _cell(report(graded, "a_shared_memory.ipynb"), "memory")
+
+
+def test_the_instructors_environment_never_reaches_a_report(graded):
+    text = "\n".join(p.read_text() for p in graded["out"].rglob("*") if p.is_file())
+    assert SECRET not in text and "must-never-reach" not in text
+    message = report(graded, "a_environment.ipynb")["exercises"]["rnn_cell"]["message"]
+    assert "PATH" in message and len(message) < 1000  # the kernel's own, fresh environment, cut short
+
+
+def test_feedback_files_and_diagnosis_column(graded):
+    md = (graded["out"] / "feedback" / "03_gate_order.md").read_text()
+    assert "gates in the wrong order" in md and "0 / 3" in md
+    row = next(r for r in graded["rows"] if r["submission"] == "03_gate_order.ipynb")
+    assert row["diagnosis"] == "lstm_cell: gate_order" and row["isolation"] == "bubblewrap"
+    assert row["unit"] == "03_lstm"
+
+
+def test_notes_for_edited_and_deleted_check_cells(graded):
+    assert any("`check_lstm_cell` was deleted" in n for n in report(graded, "c_checks_deleted.ipynb")["notes"])
+    assert any("`check_lstm_cell` was edited" in n for n in report(graded, "c_checks_edited.ipynb")["notes"])
+    assert any("not valid Unicode" in n for n in report(graded, "a_surrogate.ipynb")["notes"])
+
+
+def test_every_run_draws_a_fresh_seed(graded):
+    seeds = {report(graded, n).get("seed") for n in ("01_solution.ipynb", "03_solution.ipynb", "04_solution.ipynb")}
+    assert None not in seeds and len(seeds) == 3
 
 
 def test_reports_hold_no_run_dependent_text(graded):
@@ -450,15 +575,19 @@ def serial(graded, corpus, tmp_path_factory):
     """Three submissions graded again, one at a time, with the progress bar on."""
     names = ["01_solution.ipynb", "03_gate_order.ipynb", "x_png.ipynb"]
     out = tmp_path_factory.mktemp("serial")
-    proc = grade(*(str(corpus / n) for n in names), "--out", str(out), "--jobs", "1", *LIMITS)
+    proc = grade(*(str(corpus / n) for n in names), "--out", str(out), "--jobs", "1", *LIMITS,
+                 course=corpus.parent / "course")
     return {"proc": proc, "out": out, "names": names}
 
 
-def test_serial_and_parallel_reports_are_identical(graded, serial):
+def test_serial_run_gives_the_same_grades(graded, serial):
     assert serial["proc"].returncode == 0, serial["proc"].stderr[-2000:]
     for name in serial["names"]:
         json_name = name.removesuffix(".ipynb") + ".json"
-        assert (serial["out"] / json_name).read_text() == (graded["out"] / json_name).read_text()
+        a, b = (json.loads((d / json_name).read_text()) for d in (serial["out"], graded["out"]))
+        assert (a["status"], a["points"]) == (b["status"], b["points"])
+        assert {k: (e["status"], e["mistakes"]) for k, e in a["exercises"].items()} == \
+            {k: (e["status"], e["mistakes"]) for k, e in b["exercises"].items()}
 
 
 def test_progress_bar_goes_to_stderr(serial):
@@ -473,7 +602,8 @@ def test_resume_regrades_only_what_is_missing(serial, corpus):
     mtime = kept.stat().st_mtime_ns
     (out / "x_png.json").unlink()  # as if the batch had stopped before this one
     (out / "grades.csv").unlink()
-    proc = grade(*(str(corpus / n) for n in names), "--out", str(out), "--resume", "--no-progress", *LIMITS)
+    proc = grade(*(str(corpus / n) for n in names), "--out", str(out), "--resume", "--no-progress", *LIMITS,
+                 course=corpus.parent / "course")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert kept.stat().st_mtime_ns == mtime  # reused, not graded again
     assert (out / "x_png.json").exists()
@@ -527,3 +657,32 @@ def test_plan_without_metadata_recognises_definitions():
     p = plan(nb)
     assert p.exercises == ["gru_cell"]
     assert p.notes and "recognised by the functions" in p.notes[0]
+
+
+def test_without_bubblewrap_the_grader_refuses_unless_no_sandbox(tmp_path, capsys, monkeypatch):
+    from course_utils.grading import _batch
+    nb = tmp_path / "a.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), nb)
+    monkeypatch.setattr(_batch, "find_bwrap", lambda: None)
+    assert main([str(nb), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "apt-get install bubblewrap" in capsys.readouterr().err
+    assert main([str(nb), "--out", str(tmp_path / "out"), "--no-progress", "--no-sandbox"]) == 0
+    assert "WITHOUT isolation" in capsys.readouterr().err
+    row = next(csv.DictReader(open(tmp_path / "out" / "grades.csv", newline="")))
+    assert row["isolation"] == "none"
+    report = json.loads((tmp_path / "out" / "a.json").read_text())
+    assert report["isolation"] == "none"
+
+
+def test_demo_cells_are_skipped_unless_a_running_cell_needs_them():
+    from course_utils.grading._notebook import normalized
+    v4 = nbformat.v4
+    cells = [v4.new_code_cell("import torch"), v4.new_code_cell("H = 8\nmodel = torch.nn.Linear(H, H)"),
+             v4.new_code_cell("history = train(model)"), v4.new_code_cell("plot(history)"),
+             v4.new_code_cell("def rnn_cell(x):\n    return x * H",
+                              metadata=_nbgrader("rnn_cell", check=False)),
+             v4.new_code_cell("history = train(model)  # the learner's own copy of a demo cell, edited")]
+    course_demo = frozenset(normalized(c.source) for c in cells[1:4])
+    runs = [c.runs for c in plan(v4.new_notebook(cells=cells), course_demo).cells]
+    # cell 2 binds H, which the learner's function reads; 3 and 4 are demos nobody needs; 6 is the learner's
+    assert runs == [True, True, False, False, True, True]

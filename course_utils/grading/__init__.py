@@ -1,85 +1,80 @@
-"""Batch auto-grader for submitted notebooks, which survives bad submissions.
+"""Batch auto-grader for submitted notebooks: each one runs in an operating-system sandbox, and is judged outside it.
 
 Usage::
 
     python -m course_utils.grading SUBMISSION_OR_FOLDER ... --out DIR
         [--timeout-cell S] [--timeout-notebook S] [--timeout-check S] [--memory-mb M]
-        [--threads T] [--jobs N] [--resume] [--no-progress]
+        [--threads T] [--jobs N] [--resume] [--no-progress] [--max-size-mb M] [--unit NAME]
+        [--no-sandbox]
 
-A folder means every ``*.ipynb`` in it (not recursive), sorted by name. Each submission is
-graded against the exercises it holds, recognised by the nbgrader ``grade_id`` of its cells
-(``rnn_cell``, ``clip_grad_norm``, ``lstm_cell``, ``gru_cell``, ``build_model``, or their
-``check_<name>`` cells; without any nbgrader metadata, by a ``def <name>(`` in a cell).
-Points per exercise come from the check cells of ``solutions/`` (else 1), never from the
-submission. The grader writes, atomically (temporary file + ``os.replace``):
+Every entry given gets a row: a folder means each of its entries (not recursive); notebooks
+(``.ipynb``, any case) are graded, anything else (other suffixes, symbolic links, folders,
+pipes, files over ``--max-size-mb``, names in any encoding) gets status ``invalid`` and a
+reason. A submission is graded against the exercises it holds (nbgrader ``grade_id``s of the
+course's registry, :data:`course_utils.checks.EXERCISES`). Points come from the check cells of
+``solutions/``, only for a passed check, never from the submission or its kernel. The grader
+writes, atomically: ``DIR/<name>.json`` per submission (per exercise: status, points, the
+check's message, the stable ids of the named mistakes, the reason; cell outcomes; notes),
+``DIR/feedback/<name>.md`` (ready to hand back), and ``DIR/grades.csv`` (one row per entry:
+points per exercise, total, max, status, reason, unit, isolation, a short diagnosis).
 
-- ``DIR/<name>.json`` per submission: per exercise the points, the check's message (the
-  diagnosis the learner sees in the notebook) and for failures the reason; the cells that
-  raised, timed out, crashed the kernel or were not run; notes (huge outputs, nbformat 3);
-- ``DIR/grades.csv``: one row per submission (file name), one column per exercise (points,
-  empty when the notebook does not hold it), ``total``, ``max``, ``status`` and a short
-  ``reason``; rewritten after each submission, sorted by name.
+How a submission is graded:
 
-Statuses (``status`` column), most important first:
+1. Nothing runs yet: the notebook is read, its exercises found, its check cells compared with
+   the course's (edited or deleted ones get a note; the grader runs its own checks anyway), and
+   each exercise's function is read for calls of the reference
+   (:func:`course_utils.checks.static.reference_use`: the course's reference, torch's own
+   recurrent cells, and ``exec``/``eval``/``getattr`` by a computed name/file and interpreter
+   access): a hit is status ``uses_reference``, 0 points.
+2. Its code cells run in a fresh kernel inside bubblewrap (:mod:`._sandbox`): read-only system
+   and Python environment, only the installed course package visible (read-only), a private
+   writable home, no network, its own process namespace, killed with the grader, a fresh
+   environment, ``RLIMIT_AS`` (every mapping counts) and a process limit; as root it runs as
+   ``nobody``. Check cells and the course's cells tagged ``demo`` or ``training`` (matched by
+   their exact source, so a learner's own cell always runs) are left out. A cell that hangs,
+   kills the kernel or runs out of memory is left out and the notebook runs again (at most 3
+   kernels), so a function defined after it still counts.
+3. The checks run in the grader's process, on inputs drawn from a seed chosen fresh for every
+   submission of every run (recorded in the report); the learner's function is a proxy that
+   calls into the kernel and gets plain values back (:mod:`._remote`, :mod:`._codec`: no
+   pickles, no tensor subclasses). The comparison with the reference, the diagnosis and the
+   points are computed here; messages from the kernel are cut short. The kernel's profiler
+   reports calls of the reference while the function runs (a second, in-kernel tripwire).
 
-=============== ==============================================================================
-``grader_error`` the grader itself failed on this submission (see the reason); exit code 1
-``invalid``      not a notebook: not UTF-8, not JSON, no cells, a schema nbformat cannot read
-``tampered``     the notebook replaced something the checks rely on (``course_utils.checks``,
-                 ``course_utils.functional``, torch, builtins, ...) or changed its own file:
-                 0 points for the whole notebook
-``memory``       a cell (or a check) ran out of memory (``--memory-mb``)
-``crashed``      the kernel died (``os._exit``, a segfault, ``exit()``)
-``timeout``      a cell or check ran past its limit, or the notebook past ``--timeout-notebook``
-``no_exercises`` a notebook without any of the course's exercises (an empty notebook)
-``ok``           every cell ran or raised normally; the scores say the rest
-=============== ==============================================================================
+Statuses (``status`` column), most important first: ``grader_error`` (exit code 1), ``invalid``,
+``memory``, ``crashed``, ``timeout``, ``no_exercises``, ``ok``. Per exercise: ``passed``,
+``wrong``, ``not_implemented``, ``error``, ``uses_reference``, ``missing``, ``timeout``,
+``crashed``, ``memory``, ``grader_error``.
 
-Per exercise: ``passed``, ``wrong``, ``not_implemented``, ``error`` (from the check),
-``missing`` (the function is not defined), ``uses_reference`` (it *is*, or calls, the course's
-reference or torch's own cell: 0 points), ``tampered``, ``timeout``, ``crashed``, ``memory``.
-A cell that raises does not stop the notebook; a cell that kills or hangs the kernel or runs
-out of memory is left out and the notebook runs again in a new kernel (at most 3), so the
-definitions after it still count; the status still says what happened.
+Exit code: 0 when every entry got a row, 1 when a submission could not be graded or ``DIR`` is
+not writable, 2 for bad arguments (or no bubblewrap without ``--no-sandbox``). ``--jobs N``
+grades N submissions at once. ``--resume`` keeps the report of a file whose bytes, options and
+course are unchanged.
 
-Exit code: 0 when every submission got a row (whatever the scores), 1 when a submission
-could not be graded (``grader_error``) or ``DIR`` is not writable, 2 for bad arguments.
-``--jobs N`` grades N submissions at once in worker processes; reports hold no timings, so
-they are identical to a serial run (torch runs with ``--threads`` threads, 1 by default, in
-every kernel for the same reason). ``--resume`` keeps the report of a submission whose file
-(SHA-256), options and course are unchanged and grades the rest: rerun a stopped batch
-with it. Without ``--resume`` everything is graded again.
+Without bubblewrap the grader refuses (the message says how to install it); ``--no-sandbox``
+runs the kernels as plain processes with a fresh environment and every report and CSV row says
+``isolation: none``. Use it only for notebooks you trust.
 
-How a submission runs: its bytes are copied into a temporary sandbox folder (the file is
-never opened for writing, and is compared afterwards); its code cells, except the check
-cells (nbgrader ``grade: true``, or cells that only call ``check_*``), run one by one in a
-fresh ``ipykernel`` of this interpreter, whose working folder, ``HOME`` and ``TMPDIR`` are
-in the sandbox, with ``RLIMIT_DATA`` = ``--memory-mb`` and a time limit per cell (interrupt,
-then kill). Then, in the same kernel, the grader runs each check from a fresh copy of
-``course_utils.checks`` loaded from the files it hashed when the batch started, after
-comparing torch, numpy, builtins and ``course_utils`` with a snapshot taken before the first
-cell; while the learner's function runs, a profiler tripwire records calls of the reference
-implementations. The result comes back as one JSON line with a per-request nonce.
+What the sandbox does **not** protect against, stated plainly:
 
-What it protects against: check cells edited or deleted; ``course_utils.checks``,
-``course_utils.functional`` or torch functions monkeypatched; the reference passed off as
-the learner's own; hangs, sleeps, ``sys.exit``, ``os._exit``, memory hogs, floods of output;
-writes outside the sandbox folder and starting processes (a Python audit hook refuses them:
-the submissions folder, the package and the reports stay unchanged).
-
-What it does **not** protect against: a determined attacker. The checks run in the
-learner's process, so code that digs into the grader's objects (``gc``, frames,
-``sys.modules``), calls C directly (``ctypes``), leaves threads running, or reads other
-files (other submissions, ``solutions/``) is not stopped, and there is no network
-isolation. For untrusted submissions run the grader in a container (or a VM) without
-network, with the submissions mounted read-only and the output folder the only writable
-mount.
+- Everything inside the learner's own kernel is the learner's: code there can compute the
+  right answer any way it likes. Using the reference is caught by reading the source (a name,
+  an alias, a computed name, introspection) and by the in-kernel profiler; code obfuscated
+  past both (for example, the reference's algorithm retyped from memory is simply a correct
+  answer) is not distinguishable from the learner's own work.
+- ``build_model`` is trained and evaluated in the kernel, and its structure is reported from
+  there: the check requires a recurrent layer that the trained model needs (ablation), but a
+  learner who rewrites the grader's kernel-side code can misreport it.
+- Denial of service within the limits: a notebook can use its whole time, memory and process
+  budget, and disk space in its private folder up to ``RLIMIT_FSIZE`` per file.
+- Kernel and bubblewrap vulnerabilities (an OS sandbox is only as strong as the kernel it runs
+  on); run the grader in a VM for hostile classes.
 """
 
-from ._batch import CSV_COLUMNS, UsageError, find_submissions, grade_batch, main
+from ._batch import CSV_COLUMNS, UsageError, feedback_text, find_submissions, grade_batch, main
 from ._course import Course, load_course
 from ._grade import Options, grade_file
 from ._notebook import EXERCISES
 
-__all__ = ["CSV_COLUMNS", "EXERCISES", "Course", "Options", "UsageError", "find_submissions", "grade_batch",
-           "grade_file", "load_course", "main"]
+__all__ = ["CSV_COLUMNS", "EXERCISES", "Course", "Options", "UsageError", "feedback_text", "find_submissions",
+           "grade_batch", "grade_file", "load_course", "main"]

@@ -99,8 +99,8 @@ def _install(kernel: Kernel) -> str:
 
 def _memory_error(out: Outcome) -> bool:
     text = f"{out.ename} {out.evalue}"
-    return out.ename == "MemoryError" or "can't allocate memory" in text or "not enough memory" in text \
-        or "out of memory" in text
+    return out.ename == "MemoryError" or any(sign in text for sign in (
+        "can't allocate memory", "Cannot allocate memory", "not enough memory", "out of memory"))
 
 
 def _cell_event(out: Outcome, limit: float, notebook_limited: bool, sandbox: str, memory_mb: int) -> dict | None:

@@ -114,8 +114,7 @@ class Kernel:
         inner = [sys.executable, "-c", _LAUNCHER, *limits, "-f", f"{inside}/kernel.json",
                  "--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor"]
         if self.sandbox:
-            if os.geteuid() == 0:
-                os.chown(kernel_conn, _sandbox.NOBODY, _sandbox.NOBODY)
+            self.sandbox.give(kernel_conn)
             cmd, env, cwd = self.sandbox.command(inner, self.threads), {"PATH": os.environ.get("PATH", "")}, None
         else:
             cmd, env, cwd = inner, self._unsandboxed_environment(), self.box / "work"

@@ -116,6 +116,42 @@ def _is_check_source(source: str) -> bool:
     return True
 
 
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names a cell binds at its top level, names it reads anywhere); a cell that does not parse binds nothing."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set(), set()
+    binds, reads = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (binds if isinstance(node.ctx, (ast.Store, ast.Del)) else reads).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binds.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return binds, reads
+
+
+def _keep_what_is_needed(cells: list[Cell]) -> list[Cell]:
+    """Run a demo/training cell after all when a cell that runs reads a name it binds (to a fixed point)."""
+    skipped = [c for c in cells if not c.runs and c.why_not.startswith("a demonstration")]
+    if not skipped:
+        return cells
+    names = {c.number: _names(c.source) for c in cells}
+    running = {c.number for c in cells if c.runs}
+    changed = True
+    while changed:
+        changed = False
+        needed = set().union(*(names[n][1] for n in running)) if running else set()
+        for c in skipped:
+            if c.number not in running and names[c.number][0] & needed:
+                running.add(c.number)
+                changed = True
+    return [Cell(c.number, c.source, c.grade_id, True, "") if c.number in running and not c.runs else c
+            for c in cells]
+
+
 def plan(nb: nbformat.NotebookNode, skip_sources: frozenset = frozenset()) -> Plan:
     """The code cells to run, the exercises recognised by their nbgrader grade_id, and where each is defined.
 
@@ -145,9 +181,10 @@ def plan(nb: nbformat.NotebookNode, skip_sources: frozenset = frozenset()) -> Pl
         elif not meta.get("solution") and skip_sources and normalized(source) in skip_sources:
             why = "a demonstration or training cell of the course (tagged), not needed for grading"
         cells.append(Cell(number, source, grade_id, not why and bool(source.strip()), why))
+    cells = _keep_what_is_needed(cells)
     if not found:  # no nbgrader metadata left: recognise the exercises by the functions the cells define
         for c in cells:
-            for name, (function, _, _) in EXERCISES.items():
+            for name, function in EXERCISES.items():
                 if re.search(rf"^\s*def\s+{function}\s*\(", c.source, re.MULTILINE):
                     found.add(name)
                     defining.setdefault(name, c.number)

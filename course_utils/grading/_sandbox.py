@@ -18,24 +18,28 @@ Inside, the launcher sets the resource limits before Python imports anything: ``
 (the memory limit counts every mapping, shared ones included), ``RLIMIT_NPROC`` (processes and
 threads), ``RLIMIT_FSIZE`` (largest file), ``RLIMIT_NOFILE`` and no core files.
 
-``RLIMIT_NPROC`` is never enforced for the real root user, so when the grader runs as root the
-sandbox drops to ``nobody`` (65534) first: bubblewrap keeps only ``CAP_SETUID``/``CAP_SETGID``
-for ``setpriv``, which then clears every capability and the bounding set. As an ordinary user,
-bubblewrap adds a user namespace, where the process count starts at zero.
+``RLIMIT_NPROC`` is never enforced for the real root user, and it counts every process of a
+user id: so when the grader runs as root, each sandbox drops to a user id of its own (drawn from
+:data:`SANDBOX_UIDS`, owned by nobody on the system) first: bubblewrap keeps only
+``CAP_SETUID``/``CAP_SETGID`` for ``setpriv``, which then clears every capability and the
+bounding set. Two sandboxes never share a process count, nor can they signal each other. As an
+ordinary user, bubblewrap adds a user namespace, where the process count starts at zero.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import site
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["SandboxUnavailable", "Sandbox", "find_bwrap", "INSTALL_HINT", "NOBODY"]
 
 NOBODY = 65534
+SANDBOX_UIDS = range(200_000, 260_000)  # as root: one unused user id per sandbox
 INSIDE_HOME = "/home/learner"
 INSIDE_COURSE = "/opt/course"
 INSIDE_RUN = "/run/kernel"
@@ -88,6 +92,7 @@ class Sandbox:
     package_dir: Path
     hide: list[Path]
     bwrap: str
+    uid: int = field(default_factory=lambda: SANDBOX_UIDS[secrets.randbelow(len(SANDBOX_UIDS))])
 
     @property
     def as_root(self) -> bool:
@@ -96,10 +101,15 @@ class Sandbox:
     def prepare(self) -> None:
         for d in (self.box / "work", self.box / "tmp", self.box / ".cache", self.run):
             d.mkdir(parents=True, exist_ok=True)
-        if self.as_root:  # the sandbox runs as nobody: give it its own folders, nothing else
+        if self.as_root:  # the sandbox runs as its own user id: give it its own folders, nothing else
             for d in (self.box, self.box / "work", self.box / "tmp", self.box / ".cache", self.run):
-                os.chown(d, NOBODY, NOBODY)
+                os.chown(d, self.uid, self.uid)
                 os.chmod(d, 0o700)
+
+    def give(self, path: Path) -> None:
+        """Hand a file the grader wrote (the kernel's connection file) to the sandbox's user."""
+        if self.as_root:
+            os.chown(path, self.uid, self.uid)
 
     def environment(self, threads: int) -> dict[str, str]:
         t = str(threads)
@@ -152,7 +162,7 @@ class Sandbox:
             args += ["--setenv", k, v]
         if self.as_root:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
-                     shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                     shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
                      "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
         else:
             args += ["--"]
