@@ -7,13 +7,15 @@ classes are those of ``torch.nn.RNNCell/LSTMCell/GRUCell`` and ``torch.nn.RNN/LS
 ``load_state_dict`` works both ways; the messages say more (what was expected, what came).
 Input checks live in :mod:`course_utils._validation`.
 
-Not supported: ``torch.jit.script``. TorchScript compiles a statically typed subset of Python;
-these layers look their parameters up by computed names (``getattr(self, "weight_hh_l1")``),
-pass the step functions around as closures, keep the LSTM's state as a tuple and the others'
-as a tensor through one loop, and take a Tensor *or* a PackedSequence. ``torch.nn`` scripts
-only because it hands all of that to one C++ kernel per mode behind typed overloads; doing the
-same here would hide the loop the course is about. Use ``torch.nn``'s layers (the state_dict
-moves over unchanged) where a scripted model is needed.
+Not supported: ``torch.jit.script`` (cells and layers). TorchScript compiles a statically
+typed subset of Python; these modules look their parameters up by computed names
+(``getattr(self, "weight_hh_l1")``), pass the step function around as a closure, keep the
+LSTM's state as a tuple and the others' as a tensor through one loop, take a Tensor *or* a
+PackedSequence, and check their input with plain Python (``isinstance`` on any value, an
+exception class picked to match torch's). ``torch.nn`` scripts only because each mode hands
+all of that to one C++ kernel behind typed overloads; doing the same here would hide the loop
+the course is about. Where a scripted model is needed, load the state_dict into ``torch.nn``'s
+layer (it moves over unchanged) and script that.
 
 Shapes: ``L`` sequence length, ``N`` batch, ``H_in`` input size, ``H`` hidden size,
 ``P`` proj_size (LSTM), ``D`` directions (2 if bidirectional), ``G`` gate blocks
