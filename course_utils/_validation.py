@@ -79,7 +79,7 @@ def check_tensor(owner: str, what: str, t, ref: Tensor, *, ranks: tuple[int, ...
     if t.device != ref.device:
         raise RuntimeError(f"{owner}: expected {what} on device {ref.device} (where the parameters are), "
                            f"got {t.device}")
-    if t.dtype != ref.dtype:
+    if t.dtype != ref.dtype and not torch.is_autocast_enabled(t.device.type):  # autocast mixes dtypes, as in torch
         raise dtype_error(f"{owner}: expected {what} of dtype {ref.dtype} (the parameters' dtype), got {t.dtype}")
 
 

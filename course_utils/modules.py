@@ -54,7 +54,8 @@ class _CellBase(nn.Module):
             # torch.nn's cells take any truthy value; so do we, but a string here is usually a
             # nonlinearity passed in bias's position: RNNCell(10, 20, "relu")
             warnings.warn(f"{name}: bias={bias!r} is not a bool; read as bias={bool(bias)} as torch.nn does "
-                          f"(the third argument is bias; nonlinearity is the fourth)", stacklevel=3)
+                          f"(the third argument is bias; nonlinearity is the fourth)",
+                          stacklevel=2 if type(self).__init__ is _CellBase.__init__ else 3)
         kw = {"device": device, "dtype": dtype}
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         gh = self.num_chunks * hidden_size

@@ -69,8 +69,8 @@ def test_layer_wrong_rank():
 
 def test_layer_wrong_state_shape():
     gru = M.GRU(3, 4, num_layers=2, bidirectional=True)
-    with pytest.raises(RuntimeError, match=r"GRU: expected h_0 of shape \(D\*num_layers, N, H\) with N=5 = \(4, 5, 4\), "
-                                         r"got \(2, 5, 4\)"):
+    with pytest.raises(RuntimeError, match=r"GRU: expected h_0 of shape \(D\*num_layers, N, H\) with N=5 = "
+                                           r"\(4, 5, 4\), got \(2, 5, 4\)"):
         gru(torch.randn(6, 5, 3), torch.zeros(2, 5, 4))
 
 

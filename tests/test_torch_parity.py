@@ -184,6 +184,16 @@ def test_change_dropout_and_save_load():
     torch.testing.assert_close(again(x), rnn(x))  # eval mode, dropout 0
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_autocast_is_not_refused(kind):
+    """As torch's layers, ours skip the dtype check under autocast (bfloat16 on the CPU)."""
+    ours, ref = _pair(kind, "cpu", torch.float32, bidirectional=True)
+    x = torch.randn(4, 2, H_IN)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, want = ours(pack_padded_sequence(x, [4, 2]))[0].data, ref(pack_padded_sequence(x, [4, 2]))[0].data
+    torch.testing.assert_close(got.float(), want.float(), rtol=0, atol=2e-2)  # bfloat16 has 8 bits of mantissa
+
+
 # ---------------------------------------------------------------- projections (padded)
 PROJ_GRID = [  # (L, N, layers, batch_first, bidirectional, bias, dtype, unbatched, give_state)
     (1, 1, 1, False, False, True, torch.float64, False, False),
