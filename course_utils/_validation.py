@@ -4,6 +4,15 @@ Each message names the module, what was expected and what came. The exception *c
 one ``torch.nn`` raises for the same input (tests/test_torch_parity.py compares them case by
 case), so code that catches torch's errors catches ours. Where torch fails only by accident
 (``AttributeError: 'list' object has no attribute 'dim'``), we raise ``TypeError`` instead.
+
+Differences on purpose (the test's ``DELIBERATE`` table holds torch's outcome next to ours):
+a list as input, or a tuple as the RNN's or GRU's hx: TypeError (torch: AttributeError); the
+LSTM's hx a Tensor: TypeError (torch: IndexError or TypeError); the LSTM's hx a tuple of one:
+RuntimeError (torch: IndexError); RNNCell with an unknown nonlinearity: ValueError when built
+(torch: RuntimeError at the first step); an LSTMCell c of another dtype, or input_size=True:
+refused (torch accepts them); packed input to the LSTM of the wrong dtype: ValueError as for the
+RNN and GRU (torch.nn.LSTM checks no packed input and its kernel raises RuntimeError), and a 2-D
+h_0 with it: RuntimeError (torch: IndexError).
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ class _RNNBase(nn.Module):
         outputs, finals = [], []
         for direction in range(D):
             k = layer * D + direction
-            w_ih, b_ih, step = self._step(self.all_weights[k])
+            w_ih, b_ih, step = self._step([getattr(self, name) for name in self._all_weights[k]])
             # W_ih x_t + b_ih for every t at once: the only input matmul
             x_proj = F.linear(layer_input, w_ih, b_ih)  # (L, N, G·H) or (T, G·H)
             outs, final = unroll(step, time_steps(x_proj, batch_sizes), tuple(s[k] for s in states),
@@ -233,7 +233,19 @@ class _RNNBase(nn.Module):
         return torch.cat(outputs, dim=-1), finals  # (..., D·H_out)
 
     def forward(self, input, hx=None):
-        """``output, h_n`` (LSTM: ``output, (h_n, c_n)``); a PackedSequence in, a PackedSequence out."""
+        """Run the stacked layers over a padded or a packed batch.
+
+        Args:
+            input: (L, N, H_in), (N, L, H_in) if batch_first, (L, H_in) unbatched, or a PackedSequence
+                (batch_first plays no part then: the packed data is laid out time step by time step).
+            hx: h_0 (D·layers, N, H_out), for the LSTM (h_0, c_0) with c_0 (D·layers, N, H); zeros if None.
+                For packed input, N = batch_sizes[0] and the rows are in the caller's order, as in torch.
+
+        Returns:
+            ``output, h_n`` (LSTM: ``output, (h_n, c_n)``): output (L, N, D·H_out) like the input, or a
+            PackedSequence for packed input; h_n holds each sequence's state after its own last step
+            (the backward direction: after its first). H_out is proj_size if set, else H.
+        """
         packed = isinstance(input, PackedSequence)
         if packed:
             data, batch_sizes_tensor, sorted_indices, unsorted_indices = input
