@@ -194,6 +194,41 @@ def test_autocast_is_not_refused(kind):
     torch.testing.assert_close(got.float(), want.float(), rtol=0, atol=2e-2)  # bfloat16 has 8 bits of mantissa
 
 
+def test_tied_weights_as_torch():
+    """One Parameter under two names (torch's weight-tying test): both directions share it, and its
+    gradient is the sum of both uses."""
+    ours, ref = _pair("lstm", "cpu", torch.float64, bidirectional=True)
+    for module in (ours, ref):
+        module.bias_ih_l0_reverse = module.bias_ih_l0
+        module.weight_hh_l0_reverse = module.weight_hh_l0
+    assert ours._flat_weights[ours._flat_weights_names.index("weight_hh_l0_reverse")] is ours.weight_hh_l0
+    x = torch.randn(4, 2, H_IN, dtype=torch.float64)
+    (out_o, _), (out_r, _) = ours(x), ref(x)
+    torch.testing.assert_close(out_o, out_r, **TOL[torch.float64])
+    out_o.sum().backward(), out_r.sum().backward()
+    torch.testing.assert_close(ours.weight_hh_l0.grad, ref.weight_hh_l0.grad, **TOL[torch.float64])
+
+
+@pytest.mark.parametrize("kind", ["lstm_proj", "gru"])
+def test_packed_second_derivatives(kind):
+    """gradcheck and gradgradcheck (fast mode) through a packed, bidirectional, two-layer run, with respect to
+    the data and the recurrent weights of both directions (tiny sizes)."""
+    torch.manual_seed(0)
+    ours_cls, _, extra = KINDS[kind]
+    module = ours_cls(2, 3, num_layers=2, bidirectional=True, **{k: min(v, 2) for k, v in extra.items()}).double()
+    names = ["weight_hh_l0", "weight_hh_l1_reverse"] + (["weight_hr_l0_reverse"] if extra else [])
+
+    def run(data, *weights):
+        packed = PackedSequence(data, torch.tensor([2, 2, 1]))
+        out, h_n = torch.func.functional_call(module, dict(zip(names, weights)), (packed,))
+        return out.data, *(h_n if isinstance(h_n, tuple) else (h_n,))
+
+    data = pack_padded_sequence(torch.randn(3, 2, 2, dtype=torch.float64), [3, 2]).data.requires_grad_(True)
+    weights = [getattr(module, name).detach().clone().requires_grad_(True) for name in names]
+    assert torch.autograd.gradcheck(run, (data, *weights), fast_mode=True)
+    assert torch.autograd.gradgradcheck(run, (data, *weights), fast_mode=True)
+
+
 # ---------------------------------------------------------------- projections (padded)
 PROJ_GRID = [  # (L, N, layers, batch_first, bidirectional, bias, dtype, unbatched, give_state)
     (1, 1, 1, False, False, True, torch.float64, False, False),
@@ -307,13 +342,18 @@ def test_sizes_of_zero_as_torch():
         for args, x in (((3, 0), torch.randn(2, 3)), ((0, 4), torch.randn(2, 0)), ((3, 4), torch.randn(0, 3))):
             ours, ref = ours_cls(*args), torch_cls(*args)
             ref.load_state_dict(ours.state_dict())
-            got, want = ours(x), ref(x)
+            hx = torch.zeros(x.shape[0], args[1])
+            hx = (hx, hx) if ours_cls is M.LSTMCell else hx
+            got, want = ours(x, hx), ref(x, hx)
             assert [t.shape for t in _tensors(got)] == [t.shape for t in _tensors(want)]
             torch.testing.assert_close(_tensors(got), _tensors(want))
     for ours_cls, torch_cls in ((M.RNN, nn.RNN), (M.LSTM, nn.LSTM), (M.GRU, nn.GRU)):
         ours, ref = ours_cls(3, 4, bidirectional=True), torch_cls(3, 4, bidirectional=True)
-        x = torch.randn(5, 0, 3)  # a batch of no sequences
-        assert [t.shape for t in _tensors(ours(x))] == [t.shape for t in _tensors(ref(x))]
+        x = torch.randn(5, 0, 3, requires_grad=True)  # a batch of no sequences
+        got = _tensors(ours(x))
+        assert [t.shape for t in got] == [t.shape for t in _tensors(ref(x))]
+        sum(t.sum() for t in got).backward()
+        assert x.grad.shape == x.shape
         for sizes in ((3, 0), (0, 4)):  # unlike the cells, the layers refuse sizes of zero (ValueError)
             _same_error(lambda ns, c=ours_cls.__name__, s=sizes: getattr(ns, c)(*s), None)
 
