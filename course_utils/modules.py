@@ -180,10 +180,15 @@ class _RNNBase(nn.Module):
         s = f"{self.input_size}, {self.hidden_size}"
         if self.proj_size != 0:
             s += f", proj_size={self.proj_size}"
-        for name, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                              ("bidirectional", False)):
-            if getattr(self, name) != default:
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        for name, default in (("bias", True), ("batch_first", False)):
+            if getattr(self, name) is not default:
                 s += f", {name}={getattr(self, name)}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:  # torch prints any value but False itself (bidirectional=0 too)
+            s += f", bidirectional={self.bidirectional}"
         return s
 
     @property

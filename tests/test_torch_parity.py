@@ -326,6 +326,7 @@ REPR_CASES = [
     ("RNN", (3, 4), {}), ("RNN", (3, 4), {"nonlinearity": "relu", "num_layers": 2}),
     ("GRU", (3, 4), {"bias": False, "batch_first": True, "dropout": 0.5, "num_layers": 2}),
     ("LSTM", (3, 4), {"bidirectional": True, "proj_size": 2}), ("LSTM", (3, 4, 2, False, True, 0.25, True, 1), {}),
+    ("GRU", (3, 4), {"bidirectional": 0}), ("RNN", (3, 4), {"bidirectional": 1}),
     ("RNNCell", (3, 4), {}), ("RNNCell", (3, 4, False, "relu"), {}), ("LSTMCell", (3, 4), {"bias": False}),
     ("GRUCell", (3, 4), {}),
 ]
