@@ -92,8 +92,13 @@ class LSTMGates(NamedTuple):
 
 
 def lstm_step(x_proj: Tensor, state: tuple[Tensor, Tensor], weight_hh: Tensor,
-              bias_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """One LSTM step whose input projection ``W_ih x + b_ih`` (N, 4H) is already computed."""
+              bias_hh: Tensor | None = None, weight_hr: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One LSTM step whose input projection ``W_ih x + b_ih`` (N, 4H) is already computed.
+
+    With ``weight_hr`` (P, H), an LSTM with projections (``torch.nn.LSTM(..., proj_size=P)``):
+    the hidden state is projected down to P features, ``h_t = W_hr (o_t ⊙ tanh(c_t))``, and it is
+    this h (N, P) that the next step multiplies by ``weight_hh`` (4H, P). The cell stays (N, H).
+    """
     h, c = state
     # W_ih x_t + b_ih + W_hh h_{t-1} + b_hh for the four gates at once
     gates = _plus_hidden(x_proj, h, weight_hh, bias_hh)  # (N, 4H)
@@ -102,6 +107,9 @@ def lstm_step(x_proj: Tensor, state: tuple[Tensor, Tensor], weight_hh: Tensor,
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     # h_t = σ(o) ⊙ tanh(c_t)
     h = torch.sigmoid(o) * torch.tanh(c)
+    if weight_hr is not None:
+        # h_t = W_hr (o_t ⊙ tanh(c_t))
+        h = F.linear(h, weight_hr)  # (N, H) -> (N, P)
     return h, c
 
 

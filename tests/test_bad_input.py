@@ -1,4 +1,7 @@
-"""Bad input gets an error naming the module, what was expected and what came; nothing is broadcast."""
+"""Bad input gets an error naming the module, what was expected and what came; nothing is broadcast.
+
+The exception classes are torch.nn's for the same input (tests/test_torch_parity.py checks them against torch).
+"""
 
 import pytest
 import torch
@@ -7,7 +10,7 @@ from course_utils import modules as M
 
 
 def test_cell_wrong_input_features():
-    with pytest.raises(ValueError, match=r"LSTMCell: expected input of shape \(N, 10\) = \(4, 10\), got \(4, 12\)"):
+    with pytest.raises(RuntimeError, match=r"LSTMCell: expected input of shape \(N, 10\) = \(4, 10\), got \(4, 12\)"):
         M.LSTMCell(10, 20)(torch.randn(4, 12))
 
 
@@ -18,7 +21,7 @@ def test_cell_wrong_rank():
 
 def test_cell_wrong_state_shape_is_not_broadcast():
     cell = M.RNNCell(3, 5)
-    with pytest.raises(ValueError, match=r"RNNCell: expected hx of shape \(N, 5\) with N=4 = \(4, 5\), got \(1, 5\)"):
+    with pytest.raises(RuntimeError, match=r"RNNCell: expected hx of shape \(N, 5\) with N=4 = \(4, 5\), got \(1, 5\)"):
         cell(torch.randn(4, 3), torch.zeros(1, 5))
 
 
@@ -28,12 +31,12 @@ def test_lstm_cell_state_must_be_a_pair():
 
 
 def test_cell_state_rank_must_match_input():
-    with pytest.raises(ValueError, match=r"LSTMCell: expected cx to be 2-D, got 1-D"):
+    with pytest.raises(RuntimeError, match=r"LSTMCell: expected cx to be 2-D like the input, got 1-D"):
         M.LSTMCell(3, 5)(torch.randn(2, 3), (torch.zeros(2, 5), torch.zeros(5)))
 
 
 def test_cell_dtype_mismatch():
-    with pytest.raises(TypeError, match=r"RNNCell: expected input of dtype torch.float32 \(the parameters' dtype\), "
+    with pytest.raises(RuntimeError, match=r"RNNCell: expected input of dtype torch.float32 \(the parameters' dtype\), "
                                         r"got torch.float64"):
         M.RNNCell(3, 5)(torch.randn(2, 3, dtype=torch.float64))
 
@@ -51,11 +54,11 @@ def test_cell_input_not_a_tensor():
 
 
 def test_layer_wrong_input_features_names_the_layout():
-    with pytest.raises(ValueError, match=r"LSTM: expected input of shape \(N, L, 10\), got \(4, 7, 12\)"):
+    with pytest.raises(RuntimeError, match=r"LSTM: expected input of shape \(N, L, 10\), got \(4, 7, 12\)"):
         M.LSTM(10, 20, batch_first=True)(torch.randn(4, 7, 12))
-    with pytest.raises(ValueError, match=r"GRU: expected input of shape \(L, N, 10\), got \(7, 4, 12\)"):
+    with pytest.raises(RuntimeError, match=r"GRU: expected input of shape \(L, N, 10\), got \(7, 4, 12\)"):
         M.GRU(10, 20)(torch.randn(7, 4, 12))
-    with pytest.raises(ValueError, match=r"RNN: expected input of shape \(L, 10\), got \(7, 12\)"):
+    with pytest.raises(RuntimeError, match=r"RNN: expected input of shape \(L, 10\), got \(7, 12\)"):
         M.RNN(10, 20)(torch.randn(7, 12))
 
 
@@ -66,13 +69,13 @@ def test_layer_wrong_rank():
 
 def test_layer_wrong_state_shape():
     gru = M.GRU(3, 4, num_layers=2, bidirectional=True)
-    with pytest.raises(ValueError, match=r"GRU: expected h_0 of shape \(D\*num_layers, N, H\) with N=5 = \(4, 5, 4\), "
-                                         r"got \(2, 5, 4\)"):
+    with pytest.raises(RuntimeError, match=r"GRU: expected h_0 of shape \(D\*num_layers, N, H\) with N=5 = "
+                                           r"\(4, 5, 4\), got \(2, 5, 4\)"):
         gru(torch.randn(6, 5, 3), torch.zeros(2, 5, 4))
 
 
 def test_layer_state_batch_is_not_broadcast():
-    with pytest.raises(ValueError, match=r"RNN: expected h_0 of shape .* = \(1, 5, 4\), got \(1, 1, 4\)"):
+    with pytest.raises(RuntimeError, match=r"RNN: expected h_0 of shape .* = \(1, 5, 4\), got \(1, 1, 4\)"):
         M.RNN(3, 4)(torch.randn(6, 5, 3), torch.zeros(1, 1, 4))
 
 
@@ -84,20 +87,22 @@ def test_layer_state_types():
 
 
 def test_layer_dtype_and_device_mismatch():
-    with pytest.raises(TypeError, match=r"LSTM: expected c_0 of dtype torch.float32 .*got torch.float64"):
+    with pytest.raises(RuntimeError, match=r"LSTM: expected c_0 of dtype torch.float32 .*got torch.float64"):
         M.LSTM(3, 4)(torch.randn(6, 5, 3), (torch.zeros(1, 5, 4), torch.zeros(1, 5, 4, dtype=torch.float64)))
     with pytest.raises(RuntimeError, match=r"RNN: expected input on device cpu .*got meta"):
         M.RNN(3, 4)(torch.empty(6, 5, 3, device="meta"))
 
 
 def test_layer_empty_sequence():
-    with pytest.raises(ValueError, match=r"LSTM: expected a sequence of length >= 1, got input of shape \(0, 2, 3\)"):
+    with pytest.raises(RuntimeError, match=r"LSTM: expected a sequence of length >= 1, got input of shape \(0, 2, 3\)"):
         M.LSTM(3, 4)(torch.randn(0, 2, 3))
 
 
-def test_packed_sequence_is_refused_clearly():
-    packed = torch.nn.utils.rnn.pack_padded_sequence(torch.randn(5, 2, 3), [5, 3])
-    with pytest.raises(TypeError, match="LSTM: PackedSequence input is not supported"):
+def test_packed_sequence_with_bad_batch_sizes():
+    data = torch.randn(6, 3)
+    packed = torch.nn.utils.rnn.PackedSequence(data, torch.tensor([2, 3, 1]))  # grows: not a packed batch
+    with pytest.raises(RuntimeError, match=r"LSTM: expected batch_sizes >= 1, never growing, adding up to the 6 "
+                                           r"rows of the data, got \[2, 3, 1\]"):
         M.LSTM(3, 4)(packed)
 
 
