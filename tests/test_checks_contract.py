@@ -1,0 +1,147 @@
+"""What every function check must do, pinned for every registered exercise (issue: tests that catch the bugs).
+
+For each exercise of ``course_utils.checks.EXERCISES`` whose check is built on
+``harness.FunctionExercise``:
+
+- the reference passes, with the check cell's points; the result is the same on every seed;
+- the points on every other path are 0, with the status the path must have: not implemented,
+  raised, returned None, wrong dtype, wrong shape, wrong device, values off;
+- a wrong answer on *any single one* of the cases is caught (so no case can be dropped unnoticed),
+  and the cases the check runs (their shapes, dtypes and keyword arguments) are pinned;
+- the tolerances are pinned.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+import torch
+
+from course_utils import checks
+from course_utils.checks.harness import MISTAKE_TOLERANCES, TOLERANCES, FunctionExercise
+
+torch.set_num_threads(1)
+
+
+def _function_exercise(exercise) -> FunctionExercise | None:
+    raw = inspect.unwrap(exercise.check)
+    module = importlib.import_module(raw.__module__)
+    found = [v for v in vars(module).values() if isinstance(v, FunctionExercise) and v.name == exercise.grade_id]
+    return found[0] if found else None
+
+
+FUNCTION_EXERCISES = {g: (e, fx) for g, e in checks.EXERCISES.items()
+                      if e.kind == "function" and (fx := _function_exercise(e)) is not None}
+IDS = sorted(FUNCTION_EXERCISES)
+
+
+def test_every_function_exercise_is_built_on_the_harness():
+    functions = sorted(g for g, e in checks.EXERCISES.items() if e.kind == "function")
+    assert IDS == functions, "a function exercise whose check is not a harness.FunctionExercise escapes these tests"
+
+
+def test_tolerances_are_pinned():
+    assert TOLERANCES == {torch.float32: 1e-5, torch.float64: 1e-10}
+    assert MISTAKE_TOLERANCES == {torch.float32: 1e-4, torch.float64: 1e-8}
+    assert checks.CLIP_TOLERANCES == {torch.float32: 1e-5, torch.float64: 1e-6}
+
+
+class Recorder:
+    """Calls the reference, records each call's argument shapes, dtypes and keywords; can spoil one call."""
+
+    def __init__(self, reference, spoil: int | None = None, how=None):
+        self.reference, self.spoil, self.how, self.calls = reference, spoil, how, []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append(_signature(args, kwargs))
+        out = self.reference(*args, **kwargs)
+        if self.spoil is not None and len(self.calls) - 1 == self.spoil:
+            out = _map_tensors(out, self.how or (lambda t: t + 0.5))
+        return out
+
+
+def _signature(args, kwargs):
+    def describe(v):
+        if isinstance(v, torch.Tensor):
+            return ("T", tuple(v.shape), str(v.dtype))
+        if isinstance(v, (tuple, list)):
+            return tuple(describe(x) for x in v)
+        return repr(v)
+    return describe(args), tuple(sorted((k, describe(v)) for k, v in kwargs.items()))
+
+
+def _map_tensors(out, fn):
+    if isinstance(out, torch.Tensor):
+        return fn(out)
+    if isinstance(out, tuple):
+        return tuple(_map_tensors(o, fn) for o in out)
+    if isinstance(out, list):
+        return [_map_tensors(o, fn) for o in out]
+    return out
+
+
+def _run(grade_id, fn, **kwargs):
+    exercise, _ = FUNCTION_EXERCISES[grade_id]
+    return exercise.check(fn, quiet=True, **kwargs)
+
+
+@pytest.mark.parametrize("grade_id", IDS)
+def test_reference_passes_with_the_given_points_on_any_seed(grade_id):
+    _, fx = FUNCTION_EXERCISES[grade_id]
+    for seed in (0, 1, 987654):
+        result = _run(grade_id, Recorder(fx.reference), max_points=3, seed=seed)
+        assert (result.status, result.points, result.max_points) == ("passed", 3, 3), result.message
+
+
+@pytest.mark.parametrize("grade_id", IDS)
+def test_a_wrong_answer_on_any_single_case_is_caught(grade_id):
+    _, fx = FUNCTION_EXERCISES[grade_id]
+    recorder = Recorder(fx.reference)
+    _run(grade_id, recorder)
+    cases = len(recorder.calls)
+    assert cases >= 4, f"{grade_id}: only {cases} cases"
+    for k in range(cases):
+        result = _run(grade_id, Recorder(fx.reference, spoil=k), max_points=2)
+        assert (result.status, result.points) == ("wrong", 0), (k, result.message)
+
+
+@pytest.mark.parametrize("grade_id", IDS)
+def test_cases_cover_batch_one_both_dtypes_and_stay_the_same_on_every_seed(grade_id):
+    _, fx = FUNCTION_EXERCISES[grade_id]
+    seen = []
+    for seed in (3, 4):
+        recorder = Recorder(fx.reference)
+        _run(grade_id, recorder, seed=seed)
+        seen.append(recorder.calls)
+    assert seen[0] == seen[1], "the shapes, dtypes and keywords of the cases must not depend on the seed"
+    text = repr(seen[0])
+    assert "torch.float32" in text and "torch.float64" in text
+
+
+@pytest.mark.parametrize("grade_id", IDS)
+@pytest.mark.parametrize("path, expected", [
+    ("not_implemented", "not_implemented"), ("raises", "error"), ("none", "wrong"), ("float16", "wrong"),
+    ("extra_dim", "wrong"), ("meta_device", "wrong"), ("off", "wrong"), ("not_callable", "error"),
+])
+def test_every_failure_path_gives_zero_points(grade_id, path, expected):
+    _, fx = FUNCTION_EXERCISES[grade_id]
+
+    def not_implemented(*a, **k):
+        raise NotImplementedError()
+
+    def raises(*a, **k):
+        raise ValueError("a bug of the learner's")
+
+    answers = {
+        "not_implemented": not_implemented, "raises": raises, "none": lambda *a, **k: None,
+        "float16": Recorder(fx.reference, spoil=0, how=lambda t: t.to(torch.float16)),
+        "extra_dim": Recorder(fx.reference, spoil=0, how=lambda t: t.unsqueeze(0)),
+        "meta_device": Recorder(fx.reference, spoil=0, how=lambda t: t.to("meta")),
+        "off": Recorder(fx.reference, spoil=0, how=lambda t: t * 1.001 + 1e-3),
+        "not_callable": "a string",
+    }
+    result = _run(grade_id, answers[path], max_points=4)
+    assert (result.status, result.points, result.max_points) == (expected, 0, 4), result.message
+    assert not result.passed
