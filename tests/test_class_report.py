@@ -253,8 +253,11 @@ def test_revisit_list_follows_the_counts(grader_run):
                      ("lstm_cell", "gate_order"), ("lstm_cell", "c_for_tanh_c")]
     # exercises that fewer than half passed; rnn_cell (2 of 3) is not one of them
     assert {r["exercise"] for r in items if not r["mistake"]} == {"lstm_cell", "gru_cell", "clip_grad_norm"}
-    shares = [r["share"] for r in items]
-    assert shares == sorted(shares, reverse=True)
+    # the named mistakes come first, each group by share
+    assert [r["mistake"] is None for r in items] == [False] * 4 + [True] * 3
+    for group in (items[:4], items[4:]):
+        shares = [r["share"] for r in group]
+        assert shares == sorted(shares, reverse=True)
     gate = next(r for r in items if r["mistake"] == "gate_order")
     assert "27% of the submissions (4 of 15)" in gate["text"]
     langs = {link["lang"] for link in gate["lessons"]}
@@ -372,7 +375,7 @@ def test_the_page_opens_offline(grader_run):
 def test_lesson_links_resolve_to_headings(grader_run):
     """Every link on the page reaches a lesson file that has a heading with that anchor."""
     page = (grader_run / "out" / "class_report.html").read_text()
-    hrefs = set(re.findall(r"""<a href="([^"]+)">""", page))
+    hrefs = set(re.findall(r"""<a href="([^"]+)"[ >]""", page))
     assert any("/en/" in h for h in hrefs) and any("/ko/" in h for h in hrefs)
     for href in hrefs:
         file, anchor = href.split("#")
@@ -538,3 +541,38 @@ def test_bad_source_is_refused(tmp_path, capsys):
     assert class_report.main([str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 1
     assert "found neither" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_class_that_got_everything_right(results, tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    for k, exercise in enumerate(["rnn_cell", "lstm_cell", "lstm_cell"]):
+        r = results[exercise, "right"]
+        report = {"submission": f"s{k}.ipynb", "status": "ok", "reason": "", "points": r.points,
+                  "max_points": r.max_points, "unit": checks.EXERCISES[exercise].unit,
+                  "exercises": {exercise: {**r.to_dict(), "reason": None}}}
+        (folder / f"s{k}.json").write_text(json.dumps(report))
+    assert class_report.main([str(folder), "--out", str(tmp_path / "out")]) == 0
+    data = load(tmp_path / "out")
+    assert data["revisit"] == [] and data["other_statuses"] == {}
+    assert [(u["unit"], u["complete"]) for u in data["units"]] == [("01_rnn", 1), ("03_lstm", 2)]
+    assert "Nothing stands out" in (tmp_path / "out" / "class_report.html").read_text()
+
+
+@pytest.mark.parametrize("guide, heading", [
+    ("instructor_guide.md", "8. What did my class get wrong?"),
+    ("ko/instructor_guide.md", "6. 우리 반은 무엇을 틀렸나? (What did my class get wrong?)"),
+])
+def test_instructor_guide_shows_the_report(guide, heading):
+    """The guide's section shows the command for both grading routes and the files it writes."""
+    found = headings(LESSONS / guide)
+    assert heading in found
+    text = (LESSONS / guide).read_text(encoding="utf-8")
+    section = text[text.index(heading):]
+    section = section[:section.index("\n## ")] if "\n## " in section else section
+    commands = re.findall(r"^python -m course_utils\.grading\.report (\S+) --out (\S+)$", section, re.MULTILINE)
+    assert len(commands) == 2 and "nbgrader" in commands[1][0]
+    for needed in ("class_report.html", "class_report.md", "grades.csv", "gradebook.db", "--no-gradebook"):
+        assert needed in section, needed
+    usage = class_report.parser().format_help()
+    assert "--no-gradebook" in usage and "--out" in usage

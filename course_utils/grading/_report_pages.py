@@ -18,13 +18,25 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .report import ClassReport, ExerciseSummary, UnitSummary, missing_lesson_sections, status_words
+from .report import (
+    REVISIT_MIN_COUNT,
+    REVISIT_PASS_RATE,
+    REVISIT_SHARE,
+    ClassReport,
+    ExerciseSummary,
+    UnitSummary,
+    missing_lesson_sections,
+    status_words,
+)
 
 __all__ = ["write_pages", "histogram_png"]
 
 _SOURCES = {"grader": "the course's batch grader (one JSON report per submission)",
             "nbgrader": "an nbgrader course (the check cells' outputs in the autograded notebooks)"}
-_LANG = {"en": "English", "ko": "한국어"}
+_LANG = {"en": "English", "ko": "한국어 (Korean)"}
+_NOTHING = (f"Nothing stands out: no mistake was made by {100 * REVISIT_SHARE:.0f}% (and {REVISIT_MIN_COUNT}) "
+            f"of an exercise's submissions, and every exercise was passed by at least "
+            f"{100 * REVISIT_PASS_RATE:.0f}% of them.")
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
 h1, h2, h3 { line-height: 1.2; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2rem; margin-top: 2.5rem; }
@@ -46,6 +58,8 @@ def histogram_png(scores: dict[str, int], max_points: float, title: str) -> byte
     width = max(min((max_points or 1) / 12, 0.8), 0.05)
     ax.bar(xs, list(scores.values()), width=width, color="#4a78b5")
     ax.set_xlim(-width, max(max_points, max(xs, default=0)) + width)
+    if len(set(xs) | {0.0, float(max_points)}) <= 12:
+        ax.set_xticks(sorted(set(xs) | {0.0, float(max_points)}))  # the scores that occur, and the range
     ax.set_xlabel("points", fontsize=8)
     ax.set_ylabel("submissions", fontsize=8)
     ax.set_title(title, fontsize=9)
@@ -64,12 +78,20 @@ def _href(link: dict, base: str | None) -> str | None:
 
 
 def _link_text(link: dict) -> str:
-    return f"{_LANG[link['lang']]}: {link['file']} § {link['heading']}"
+    return f"{link['lang'].upper()} {Path(link['file']).stem} § {link['heading']}"
 
 
 # --------------------------------------------------------------------- HTML
 def _e(text) -> str:
     return html.escape(str(text), quote=True)
+
+
+def _rich(text) -> str:
+    """Escaped text with its `code spans` as <code>."""
+    parts = _e(text).split("`")
+    if len(parts) % 2 == 0:  # unbalanced backticks: leave them as they are
+        return _e(text)
+    return "".join(f"<code>{p}</code>" if k % 2 else p for k, p in enumerate(parts))
 
 
 def _pct(share: float) -> str:
@@ -85,7 +107,8 @@ def _html_links(links: list[dict], base: str | None) -> str:
     for link in links:
         href = _href(link, base)
         text = _e(_link_text(link))
-        parts.append(f'<a href="{_e(href)}">{text}</a>' if href else text)
+        title = _e(f"{_LANG[link['lang']]}: lessons/{link['file']}")
+        parts.append(f'<a href="{_e(href)}" title="{title}">{text}</a>' if href else text)
     return "; ".join(parts)
 
 
@@ -115,7 +138,7 @@ def _html_exercise(ex: ExerciseSummary, png: bytes, base: str | None) -> str:
                    "<th>what the check says</th><th>lessons</th></tr>")
         for rank, m in enumerate(ex.mistakes, 1):
             out.append(f"<tr><td class='n'>{rank}</td><td><code>{_e(m.id)}</code></td><td class='n'>{m.count}</td>"
-                       f"<td class='n'>{_pct(m.share)}</td><td>{_e(m.description or '')}</td>"
+                       f"<td class='n'>{_pct(m.share)}</td><td>{_rich(m.description or '')}</td>"
                        f"<td>{_html_links(m.lessons, base)}</td></tr>")
         out.append("</table>")
         for m in ex.mistakes:
@@ -162,11 +185,10 @@ def render_html(report: ClassReport, figures: dict[str, bytes], base: str | None
         out.append(f"<p><b>{_e(line)}</b></p>")
     out.append("<h2 id='revisit'>What to revisit in the next lab</h2>")
     if report.revisit:
-        out.append("<ol>" + "".join(f"<li>{_e(r.text)}<br><span class='muted'>Lessons:</span> "
+        out.append("<ol>" + "".join(f"<li>{_rich(r.text)}<br><span class='muted'>Lessons:</span> "
                                     f"{_html_links(r.lessons, base)}</li>" for r in report.revisit) + "</ol>")
     else:
-        out.append("<p>Nothing stands out: no mistake was made by 10% of an exercise's submissions, "
-                   "and every exercise was passed by at least half.</p>")
+        out.append(f"<p>{_e(_NOTHING)}</p>")
     out.append("<h2 id='statuses'>Not about the exercises</h2><div class='row'>")
     out.append(_html_counts("submission status", report.statuses, "none"))
     out.append(_html_counts("exercise status (not about the answer)", report.other_statuses,
@@ -214,7 +236,7 @@ def render_markdown(report: ClassReport, figure_files: dict[str, str], base: str
             out += [f"{k}. {r.text}", f"   Lessons: {_md_links(r.lessons, base)}"]
         out.append("")
     else:
-        out += ["Nothing stands out.", ""]
+        out += [_NOTHING, ""]
     out += ["## Not about the exercises", ""]
     out += _md_counts("submission status", report.statuses)
     out += _md_counts("exercise status (not about the answer)", report.other_statuses)
@@ -270,10 +292,10 @@ def write_pages(report: ClassReport, out: Path, *, lessons: Path | None = None,
     figures, files = {}, {}
     for unit in report.units:
         key = f"unit_{unit.unit}"
-        figures[key] = histogram_png(unit.scores, unit.max_points, f"unit {unit.unit}: points per submission")
+        figures[key] = histogram_png(unit.scores, unit.max_points, f"unit {unit.unit}")
         for ex in unit.exercises:
             figures[f"exercise_{unit.unit}_{ex.exercise}"] = histogram_png(ex.scores, ex.max_points,
-                                                                           f"{ex.exercise}: points")
+                                                                           ex.exercise)
     for key, png in figures.items():
         name = f"figures/{_safe(key)}.png"
         (out / name).write_bytes(png)

@@ -608,7 +608,9 @@ def _pct(share: float) -> str:
 
 
 def _revisit(report: ClassReport) -> list[Revisit]:
-    """The points to take up in the next lab, most widespread first, drawn from the counts."""
+    """The points to take up in the next lab, drawn from the counts: the mistakes made by at least
+    :data:`REVISIT_SHARE` (and :data:`REVISIT_MIN_COUNT`) of an exercise's submissions, most widespread
+    first, then the exercises that fewer than :data:`REVISIT_PASS_RATE` of the submissions passed."""
     items = []
     for unit in report.units:
         for ex in unit.exercises:
@@ -627,7 +629,8 @@ def _revisit(report: ClassReport) -> list[Revisit]:
                     text += " — most did not get to it: leave time for it in the lab"
                 items.append(Revisit(text, ex.submissions - ex.passed, 1 - ex.pass_rate, ex.exercise, None,
                                      lesson_links(ex.exercise)))
-    items.sort(key=lambda r: (-r.share, -r.count, r.text))
+    # the named misconceptions first (what a lab can address head-on), then exercises few passed
+    items.sort(key=lambda r: (r.mistake is None, -r.share, -r.count, r.text))
     return items[:REVISIT_MAX_ITEMS]
 
 
