@@ -36,15 +36,32 @@ def lin(x, w, b=None):
     return x @ w.T + (b if b is not None else 0)
 
 
-def lstm(order="ifgo", output="tanh_c", bias_hh=True):
-    def cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh_=None):
-        h, c = state
-        gates = dict(zip(order, (lin(x, weight_ih, bias_ih) + lin(h, weight_hh, bias_hh_ if bias_hh else None))
-                         .chunk(4, dim=-1)))
-        i, f, g, o = gates["i"].sigmoid(), gates["f"].sigmoid(), gates["g"].tanh(), gates["o"].sigmoid()
-        c = f * c + i * g
-        return (o * c.tanh() if output == "tanh_c" else o * c), c
-    return cell
+#: what a learner writes for lstm_cell, with the learner's name in a comment, a docstring and an identifier
+LSTM_SOURCE = '''# {learner}: my answer
+def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    """One LSTM step, by {full}."""
+    h, c = state
+    {first}_gates = x @ weight_ih.T + h @ weight_hh.T  # (N, 4H)
+    if bias_ih is not None:
+        {first}_gates = {first}_gates + bias_ih{bias_hh}
+    {order} = {first}_gates.chunk(4, dim=-1)
+    c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+    return o.sigmoid() * {out}, c
+'''
+LSTM_KINDS = {"right": {}, "gate_order": {"order": "f, i, g, o"}, "c_for_tanh_c": {"out": "c"},
+              "missing_bias_hh": {"bias_hh": ""}}
+
+
+def lstm_source(kind: str, learner: str = "some_one") -> str:
+    first, last = learner.split("_")
+    fields = {"order": "i, f, g, o", "out": "c.tanh()", "bias_hh": " + bias_hh", **LSTM_KINDS[kind]}
+    return LSTM_SOURCE.format(learner=learner, full=f"{first.title()} {last.title()}", first=first, **fields)
+
+
+def lstm(kind: str):
+    namespace = {}
+    exec(lstm_source(kind), namespace)
+    return namespace["lstm_cell"]
 
 
 def gru(swap_z=False, reset_before=False):
@@ -86,8 +103,7 @@ def lstm_doubled(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
 
 
 ANSWERS = {
-    "lstm_cell": {"right": Fn.lstm_cell, "gate_order": lstm(order="figo"), "c_for_tanh_c": lstm(output="c"),
-                  "missing_bias_hh": lstm(bias_hh=False), "todo": not_implemented, "raises": lstm_transposed,
+    "lstm_cell": {**{kind: lstm(kind) for kind in LSTM_KINDS}, "todo": not_implemented, "raises": lstm_transposed,
                   "unnamed": lstm_doubled},
     "gru_cell": {"right": Fn.gru_cell, "z_swapped": gru(swap_z=True), "reset_before_matmul": gru(reset_before=True)},
     "rnn_cell": {"right": Fn.rnn_cell, "relu_for_tanh": rnn_relu},
@@ -180,6 +196,14 @@ def number(value) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def write_submissions(folder: Path, klass) -> None:
+    """The submitted notebooks, under the file names the reports give (the batch grader's input)."""
+    folder.mkdir()
+    for learner, exercise, kind, report in klass:
+        cells = [solution_cell(exercise, kind, learner)] if exercise else []
+        (folder / report["submission"]).write_text(nbformat.writes(nbformat.v4.new_notebook(cells=cells)))
+
+
 def write_grader_folder(folder: Path, klass) -> None:
     folder.mkdir()
     for _, _, _, report in klass:
@@ -202,7 +226,9 @@ def klass(results):
 def grader_run(klass, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grader")
     write_grader_folder(tmp / "reports", klass)
-    assert class_report.main([str(tmp / "reports"), "--out", str(tmp / "out"), "--lessons", str(LESSONS)]) == 0
+    write_submissions(tmp / "submitted", klass)
+    assert class_report.main([str(tmp / "reports"), "--out", str(tmp / "out"), "--lessons", str(LESSONS),
+                              "--submissions", str(tmp / "submitted")]) == 0
     return tmp
 
 
@@ -357,6 +383,24 @@ def test_examples_are_scrubbed_of_names_and_paths(results, tmp_path):
         assert not named(part, text), part
 
 
+@pytest.mark.parametrize("run", ["grader_run", "nbgrader_run"])
+def test_code_examples_show_the_mistake_without_the_learner(run, klass, request):
+    out = request.getfixturevalue(run) / "out"
+    lstm_ex = exercise_of(load(out), "lstm_cell")
+    codes = {m["id"]: m["code_example"] for m in lstm_ex["mistakes"]}
+    assert "f, i, g, o = learner_gates.chunk(4, dim=-1)" in codes["gate_order"]
+    assert "return (o.sigmoid() * c, c)" in codes["c_for_tanh_c"]
+    assert "learner_gates = learner_gates + bias_ih\n" in codes["missing_bias_hh"] + "\n"
+    for code in codes.values():
+        assert code.startswith("def lstm_cell(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):")
+        assert "#" not in code and '"""' not in code and "One LSTM step" not in code
+    page = (out / "class_report.html").read_text()
+    assert "f, i, g, o = learner_gates.chunk(4, dim=-1)" in page
+    text = all_outputs(out)
+    for name in identities(klass):
+        assert not named(name, text), name
+
+
 def test_the_page_opens_offline(grader_run):
     page = (grader_run / "out" / "class_report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
@@ -439,8 +483,14 @@ def check_cell(exercise: str, result, *, error: str | None = None):
     return cell
 
 
-def solution_cell(exercise: str, learner: str):
-    cell = nbformat.v4.new_code_cell(f"# {learner} wrote this\ndef {exercise}(*args):\n    ...")
+def solution_source(exercise: str, kind: str, learner: str) -> str:
+    if exercise == "lstm_cell" and kind in LSTM_KINDS:
+        return lstm_source(kind, learner)
+    return f"# {learner} wrote this\ndef {exercise}(*args):\n    raise NotImplementedError()"
+
+
+def solution_cell(exercise: str, kind: str, learner: str):
+    cell = nbformat.v4.new_code_cell(solution_source(exercise, kind, learner))
     cell.metadata["nbgrader"] = {"grade": False, "solution": True, "locked": False, "grade_id": exercise,
                                  "schema_version": 3}
     return cell
@@ -465,7 +515,7 @@ def write_nbgrader_course(course: Path, klass, results) -> None:
         cell = check_cell(exercise, results[exercise, as_kind] if how == "result" else None,
                           error="NameError" if how == "error" else None)
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {learner}"),
-                                             solution_cell(exercise, learner), cell])
+                                             solution_cell(exercise, kind, learner), cell])
         nbformat.write(nb, path)
 
 

@@ -142,9 +142,15 @@ def _html_exercise(ex: ExerciseSummary, png: bytes, base: str | None) -> str:
                        f"<td>{_html_links(m.lessons, base)}</td></tr>")
         out.append("</table>")
         for m in ex.mistakes:
-            if m.example:
+            if m.example or m.code_example:
                 out.append(f"<details><summary>Example of <code>{_e(m.id)}</code> (one submission, anonymised)"
-                           f"</summary><pre>{_e(m.example)}</pre></details>")
+                           f"</summary>")
+                if m.code_example:
+                    out.append(f"<p>The learner's function (comments and docstrings removed):</p>"
+                               f"<pre><code>{_e(m.code_example)}</code></pre>")
+                if m.example:
+                    out.append(f"<p>What the check told the learner:</p><pre>{_e(m.example)}</pre>")
+                out.append("</details>")
     else:
         out.append("<p class='muted'>No named mistake.</p>")
     if ex.unnamed_wrong:
@@ -263,9 +269,13 @@ def render_markdown(report: ClassReport, figure_files: dict[str, str], base: str
                         f"{_m(_md_links(m.lessons, base))} |" for k, m in enumerate(ex.mistakes, 1)]
                 out.append("")
                 for m in ex.mistakes:
+                    if m.example or m.code_example:
+                        out += [f"Example of `{m.id}` (one submission, anonymised):", ""]
+                    if m.code_example:
+                        out += ["The learner's function (comments and docstrings removed):", "", "```python",
+                                m.code_example, "```", ""]
                     if m.example:
-                        out += [f"Example of `{m.id}` (one submission, anonymised):", "", "```text", m.example,
-                                "```", ""]
+                        out += ["What the check told the learner:", "", "```text", m.example, "```", ""]
             else:
                 out += ["No named mistake.", ""]
             if ex.unnamed_wrong:

@@ -4,7 +4,7 @@ Usage::
 
     python -m course_utils.grading.report REPORTS_DIR --out DIR        # the course's batch grader
     python -m course_utils.grading.report NBGRADER_COURSE --out DIR    # an nbgrader course folder
-        [--lessons PATH] [--lessons-url BASE] [--no-gradebook]
+        [--submissions DIR] [--lessons PATH] [--lessons-url BASE] [--no-gradebook]
 
 ``REPORTS_DIR`` is the ``--out`` folder of ``python -m course_utils.grading``: one JSON report
 per submission (and ``grades.csv``, which the report is compared with). ``NBGRADER_COURSE`` is
@@ -34,6 +34,7 @@ Exit code: 0 when the report was written, 1 when there was nothing to read, 2 fo
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import json
 import re
@@ -51,7 +52,7 @@ import nbformat
 from ..checks import EXERCISES, MIME_TYPE
 
 __all__ = ["Entry", "Submission", "MistakeCount", "ExerciseSummary", "UnitSummary", "ClassReport", "Revisit",
-           "SECTIONS", "MISTAKE_SECTIONS", "EXERCISE_SECTIONS", "ANSWER_STATUSES", "read_grader_reports",
+           "anonymise", "anonymise_code", "SECTIONS", "MISTAKE_SECTIONS", "EXERCISE_SECTIONS", "ANSWER_STATUSES", "read_grader_reports",
            "read_nbgrader_course", "read_source", "summarise", "compare_with_csv", "heading_slug",
            "lesson_links", "lesson_headings", "missing_lesson_sections", "write_report", "main"]
 
@@ -207,6 +208,7 @@ class Entry:
     max_points: float
     message: str | None = None
     mistakes: tuple[str, ...] = ()
+    code: str | None = None  # the learner's function (from the notebook), not yet anonymised
 
 
 @dataclass
@@ -236,15 +238,33 @@ def _unit_of(exercise: str, fallback: str | None) -> str:
     return fallback or "(unknown unit)"
 
 
-def _learner_names(file_name: str) -> tuple[str, ...]:
-    """The strings of a submission's file name that may identify a learner (not a unit's own name)."""
-    stem = Path(file_name).stem
+#: words of file names and student ids that do not identify anyone (the course's own vocabulary)
+_COURSE_WORDS = {"ipynb", "json", "lab", "hw", "homework", "assignment", "submission", "submitted", "final", "copy",
+                 "version", "notebook", "solution", "solutions", "exercise", "unit", "draft", "new", "old", "rnn",
+                 "lstm", "gru", "cell", "clip", "grad", "norm", "model", "build", "gradients", "through", "time",
+                 "comparison", "student", "course", "the"}
+
+
+def _learner_names(*identifiers: str) -> tuple[str, ...]:
+    """The strings that may identify a learner: each identifier (a file name and its stem, a student id) and
+    its words, less the course's own words (unit and exercise names) and numbers."""
     units = {e.unit for e in EXERCISES.values()}
-    return tuple(n for n in {file_name, stem} if n and n not in units)
+    vocabulary = _COURSE_WORDS | {w for name in (*units, *EXERCISES) for w in re.split(r"[_\W]+", name.lower())}
+    names = set()
+    for identifier in identifiers:
+        for name in (identifier, Path(identifier).stem):
+            if name and name not in units:
+                names.add(name)
+                names |= {w for w in re.split(r"[_\W\d]+", name) if len(w) >= 2 and w.lower() not in vocabulary}
+    return tuple(sorted(names))
 
 
-def read_grader_reports(folder: str | Path) -> list[Submission]:
-    """The submissions of a folder of the batch grader's JSON reports (other JSON files are skipped)."""
+def read_grader_reports(folder: str | Path, submissions: str | Path | None = None) -> list[Submission]:
+    """The submissions of a folder of the batch grader's JSON reports (other JSON files are skipped).
+
+    With ``submissions`` (the folder of the submitted notebooks), the learners' functions are read
+    from them too, for the code examples.
+    """
     subs = []
     for path in sorted(Path(folder).glob("*.json")):
         if path.name.startswith("."):
@@ -255,8 +275,21 @@ def read_grader_reports(folder: str | Path) -> list[Submission]:
             continue
         if not isinstance(report, dict) or "submission" not in report or "status" not in report:
             continue
-        subs.append(submission_from_report(report))
+        sub = submission_from_report(report)
+        if submissions is not None:
+            _attach_code(sub, Path(submissions) / sub.key)
+        subs.append(sub)
     return subs
+
+
+def _attach_code(sub: Submission, notebook: Path) -> None:
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception:  # noqa: BLE001  (missing or not a notebook: no code example from it)
+        return
+    code = _solution_sources(nb)
+    for entry in sub.entries:
+        entry.code = code.get(entry.exercise)
 
 
 def submission_from_report(report: dict) -> Submission:
@@ -274,6 +307,80 @@ def submission_from_report(report: dict) -> Submission:
     return Submission(key=name, names=_learner_names(name), unit=unit, status=str(report["status"]),
                       points=_number(report.get("points")), max_points=_number(report.get("max_points")),
                       entries=entries)
+
+
+# the learner's code ----------------------------------------------------------
+def _solution_sources(nb) -> dict[str, str]:
+    """exercise -> the source of the cell that defines its function (nbgrader's solution cell, else a ``def``)."""
+    found: dict[str, str] = {}
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        source = cell.get("source", "")
+        for grade_id, exercise in EXERCISES.items():
+            if meta.get("solution") and meta.get("grade_id") == grade_id:
+                found[grade_id] = source
+            elif grade_id not in found and re.search(rf"^def {re.escape(exercise.function)}\(", source, re.MULTILINE):
+                found[grade_id] = source
+    return found
+
+
+#: a string literal longer than this, or not a plain word, is shown as "..." in a code example
+_KEEP_STRING = re.compile(r"^[A-Za-z_][\w ]{0,15}$")
+
+
+class _Scrub(ast.NodeTransformer):
+    """Drop docstrings and other bare string statements, blank out long strings, rename identifiers
+    that contain a learner's name."""
+
+    def __init__(self, names: Iterable[str]):
+        self.patterns = [_name_pattern(n) for n in names if len(n) >= 2]
+
+    def _name(self, name: str) -> str:
+        for pattern in self.patterns:
+            name = pattern.sub("learner", name)
+        return name
+
+    def generic_visit(self, node):
+        node = super().generic_visit(node)
+        for attr in ("name", "id", "arg", "attr"):
+            if isinstance(getattr(node, attr, None), str):
+                setattr(node, attr, self._name(getattr(node, attr)))
+        if isinstance(getattr(node, "body", None), list):
+            body = [n for n in node.body
+                    if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str))]
+            node.body = body or [ast.Pass()]
+        return node
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, str) and not _KEEP_STRING.match(node.value):
+            return ast.copy_location(ast.Constant("..."), node)
+        return node
+
+    def visit_JoinedStr(self, node):
+        return ast.copy_location(ast.Constant("..."), node)
+
+
+def anonymise_code(source: str | None, function: str, names: Iterable[str], max_lines: int = 40) -> str | None:
+    """The learner's ``def function(...)`` re-printed from its syntax tree: no comments, no docstrings, long
+    strings as "...", identifiers holding a learner's name renamed; None when it cannot be parsed or is not there."""
+    if not source:
+        return None
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]  # IPython magics
+    try:
+        tree = ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError):
+        return None
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    if not defs:
+        return None
+    names = tuple(names)
+    node = _Scrub(names).visit(defs[-1])
+    node.decorator_list = []
+    text = anonymise(ast.unparse(ast.fix_missing_locations(node)), names)
+    out = text.splitlines()
+    return "\n".join(out[:max_lines] + (["    ..."] if len(out) > max_lines else []))
 
 
 # nbgrader ------------------------------------------------------------------
@@ -342,20 +449,21 @@ def read_nbgrader_course(course: str | Path, *, gradebook: bool = True) -> list[
             if ".ipynb_checkpoints" in path.parts:
                 continue
             student, assignment = path.parent.parent.name, path.parent.name
-            names = (student,) + (books.names(student) if books else ())
+            names = _learner_names(student, *(books.names(student) if books else ()))
             key = f"{student}/{assignment}/{path.name}"
             try:
                 nb = nbformat.read(path, as_version=4)
             except Exception:  # noqa: BLE001  (any unreadable file is an invalid notebook)
                 subs.append(Submission(key, names, None, "invalid", 0.0, 0.0))
                 continue
-            entries = []
+            entries, code = [], _solution_sources(nb)
             for cell in nb.cells:
                 if cell.get("cell_type") == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
                     entry = _nbgrader_entry(cell, path.stem)
                     if entry is not None:
                         if books:
                             books.rescore(entry, cell, path.stem, assignment, student)
+                        entry.code = code.get(entry.exercise)
                         entries.append(entry)
             unit = entries[0].unit if entries else path.stem
             subs.append(Submission(key, names, unit, _submission_status(entries),
@@ -412,7 +520,8 @@ class _Gradebook:
         self.tmp.cleanup()
 
 
-def read_source(path: str | Path, *, gradebook: bool = True) -> tuple[str, list[Submission]]:
+def read_source(path: str | Path, *, gradebook: bool = True,
+                submissions: str | Path | None = None) -> tuple[str, list[Submission]]:
     """("grader" or "nbgrader", the submissions) for a folder of grader reports or an nbgrader course."""
     path = Path(path)
     if not path.is_dir():
@@ -421,7 +530,7 @@ def read_source(path: str | Path, *, gradebook: bool = True) -> tuple[str, list[
     if (path / "autograded").is_dir():
         return "nbgrader", read_nbgrader_course(path, gradebook=gradebook)
     if any(path.glob("*.json")):
-        return "grader", read_grader_reports(path)
+        return "grader", read_grader_reports(path, submissions)
     if any(path.glob("*/*/*.ipynb")):  # the autograded folder itself
         return "nbgrader", read_nbgrader_course(path, gradebook=gradebook)
     raise FileNotFoundError(f"expected in {path} the grader's <name>.json reports or nbgrader's "
@@ -437,6 +546,7 @@ class MistakeCount:
     description: str | None  # the check's message for it
     example: str | None  # one learner's full diagnosis, anonymised
     lessons: list[dict[str, str]]
+    code_example: str | None = None  # one learner's function with this mistake, anonymised (when notebooks are read)
 
 
 @dataclass
@@ -504,12 +614,17 @@ _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-~ ]+){2,}")
 _NOTEBOOK = re.compile(r"[\w.\-]+\.ipynb\b")
 
 
+def _name_pattern(name: str) -> re.Pattern:
+    """``name`` as a word of its own (``_``, ``.``, ``-`` and spaces separate words), case-insensitive."""
+    return re.compile(rf"(?<![A-Za-z0-9]){re.escape(name)}(?![A-Za-z0-9])", re.IGNORECASE)
+
+
 def anonymise(text: str, names: Iterable[str]) -> str:
     """``text`` without any of ``names`` (case-insensitive), without file paths and notebook file names."""
+    text = _NOTEBOOK.sub("[notebook]", _PATH.sub("[path]", text))
     for name in sorted({n for n in names if n and len(n) >= 2}, key=len, reverse=True):
-        text = re.sub(re.escape(name), "[learner]", text, flags=re.IGNORECASE)
-    text = _PATH.sub("[path]", text)
-    return _NOTEBOOK.sub("[notebook]", text)
+        text = _name_pattern(name).sub("[learner]", text)
+    return text
 
 
 def _descriptions(message: str | None, ids: tuple[str, ...]) -> dict[str, str]:
@@ -525,6 +640,11 @@ def _pick(texts: list[str]) -> str | None:
         return None
     counts = Counter(texts)
     return min(counts, key=lambda t: (-counts[t], t))
+
+
+def _shortest(texts: list[str]) -> str | None:
+    """The shortest text (the easiest to show a class), ties broken by the text itself."""
+    return min(texts, key=lambda t: (len(t.splitlines()), len(t), t)) if texts else None
 
 
 def _exception_name(message: str | None) -> str:
@@ -544,8 +664,10 @@ def _summarise_exercise(exercise: str, unit: str, rows: list[tuple[Submission, E
     for m, found in by_id.items():
         descriptions = [d for _, e in found if (d := _descriptions(e.message, e.mistakes).get(m))]
         examples = [anonymise(e.message, sub.names) for sub, e in found if e.message]
+        function = EXERCISES[exercise].function if exercise in EXERCISES else exercise
+        codes = [c for sub, e in found if (c := anonymise_code(e.code, function, sub.names))]
         mistakes.append(MistakeCount(m, len(found), len(found) / n, _pick(descriptions), _pick(examples),
-                                     lesson_links(exercise, m)))
+                                     lesson_links(exercise, m), _shortest(codes)))
     mistakes.sort(key=lambda c: (-c.count, c.id))
     max_points = max((e.max_points for _, e in rows), default=0.0)
     return ExerciseSummary(
@@ -694,6 +816,9 @@ def parser() -> argparse.ArgumentParser:
                    help="the course's lessons/ folder, linked from the report (default: the checkout's)")
     p.add_argument("--lessons-url", metavar="BASE", default=None,
                    help="link lessons under this base instead (e.g. where the course's site serves lessons/)")
+    p.add_argument("--submissions", metavar="DIR", default=None,
+                   help="grader reports: the folder of the submitted notebooks, to show one learner's code (comments, "
+                        "docstrings and names removed) for each mistake; an nbgrader course has them already")
     p.add_argument("--no-gradebook", action="store_true",
                    help="nbgrader: take the points from the notebooks' check cells, not from gradebook.db")
     return p
@@ -702,7 +827,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        source, subs = read_source(args.source, gradebook=not args.no_gradebook)
+        source, subs = read_source(args.source, gradebook=not args.no_gradebook, submissions=args.submissions)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
