@@ -29,7 +29,7 @@ from .report import (
     status_words,
 )
 
-__all__ = ["write_pages", "histogram_png"]
+__all__ = ["histogram_png", "write_pages"]
 
 _SOURCES = {"grader": "the course's batch grader (one JSON report per submission)",
             "nbgrader": "an nbgrader course (the check cells' outputs in the autograded notebooks)"}
@@ -127,8 +127,8 @@ def _img(png: bytes, alt: str) -> str:
 def _html_exercise(ex: ExerciseSummary, png: bytes, base: str | None) -> str:
     out = [f"<h3>Exercise <code>{_e(ex.exercise)}</code></h3>", "<div class='row'><div>",
            "<table><tr><th>submissions</th><th>passed</th><th>pass rate</th><th>mean points</th></tr>",
-           f"<tr><td class='n'>{ex.submissions}</td><td class='n'>{ex.passed}</td><td class='n'>{_pct(ex.pass_rate)}"
-           f"</td><td class='n'>{_pts(ex.mean_points)} / {_pts(ex.max_points)}</td></tr></table>",
+           (f"<tr><td class='n'>{ex.submissions}</td><td class='n'>{ex.passed}</td><td class='n'>{_pct(ex.pass_rate)}"
+            f"</td><td class='n'>{_pts(ex.mean_points)} / {_pts(ex.max_points)}</td></tr></table>"),
            _html_counts("status", ex.statuses, "none"), "</div>",
            _img(png, f"score distribution of {ex.exercise}"), "</div>"]
     if ex.errors:
@@ -162,8 +162,8 @@ def _html_exercise(ex: ExerciseSummary, png: bytes, base: str | None) -> str:
 def _html_unit(unit: UnitSummary, figures: dict[str, bytes], base: str | None) -> str:
     out = [f"<h2 id='unit-{_e(unit.unit)}'>Unit {_e(unit.unit)}</h2>", "<div class='row'><div>",
            "<table><tr><th>submissions</th><th>passed every exercise</th><th>mean points</th></tr>",
-           f"<tr><td class='n'>{unit.submissions}</td><td class='n'>{unit.complete}</td>"
-           f"<td class='n'>{_pts(unit.mean_points)} / {_pts(unit.max_points)}</td></tr></table>",
+           (f"<tr><td class='n'>{unit.submissions}</td><td class='n'>{unit.complete}</td>"
+            f"<td class='n'>{_pts(unit.mean_points)} / {_pts(unit.max_points)}</td></tr></table>"),
            _html_counts("submission status", unit.statuses, "none"), "</div>",
            _img(figures[f"unit_{unit.unit}"], f"score distribution of unit {unit.unit}"), "</div>"]
     out += [_html_exercise(ex, figures[f"exercise_{unit.unit}_{ex.exercise}"], base) for ex in unit.exercises]
@@ -184,9 +184,9 @@ def render_html(report: ClassReport, figures: dict[str, bytes], base: str | None
            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
            "<title>Class report: what did the class get wrong?</title>", f"<style>{_STYLE}</style></head><body>",
            "<h1>Class report: what did the class get wrong?</h1>",
-           f"<p>{report.submissions} submissions, from {_e(_SOURCES.get(report.source, report.source))}. "
-           f"Mistakes are counted by the checks' stable ids; a submission counts once per mistake. "
-           f"No learner is named on this page.</p>"]
+           (f"<p>{report.submissions} submissions, from {_e(_SOURCES.get(report.source, report.source))}. "
+            f"Mistakes are counted by the checks' stable ids; a submission counts once per mistake. "
+            f"No learner is named on this page.</p>")]
     if (line := _csv_line(report)) is not None:
         out.append(f"<p><b>{_e(line)}</b></p>")
     out.append("<h2 id='revisit'>What to revisit in the next lab</h2>")
@@ -232,8 +232,9 @@ def _md_counts(title: str, counts: dict[str, int]) -> list[str]:
 
 def render_markdown(report: ClassReport, figure_files: dict[str, str], base: str | None) -> str:
     out = ["# Class report: what did the class get wrong?", "",
-           f"{report.submissions} submissions, from {_SOURCES.get(report.source, report.source)}. Mistakes are "
-           f"counted by the checks' stable ids; a submission counts once per mistake. No learner is named here.", ""]
+           (f"{report.submissions} submissions, from {_SOURCES.get(report.source, report.source)}. Mistakes are "
+            f"counted by the checks' stable ids; a submission counts once per mistake. No learner is named here."),
+           ""]
     if (line := _csv_line(report)) is not None:
         out += [f"**{line}**", ""]
     out += ["## What to revisit in the next lab", ""]
@@ -255,8 +256,8 @@ def render_markdown(report: ClassReport, figure_files: dict[str, str], base: str
         for ex in unit.exercises:
             out += [f"### Exercise `{ex.exercise}`", "", "| submissions | passed | pass rate | mean points |",
                     "| ---: | ---: | ---: | ---: |",
-                    f"| {ex.submissions} | {ex.passed} | {_pct(ex.pass_rate)} | "
-                    f"{_pts(ex.mean_points)} / {_pts(ex.max_points)} |", "",
+                    (f"| {ex.submissions} | {ex.passed} | {_pct(ex.pass_rate)} | "
+                     f"{_pts(ex.mean_points)} / {_pts(ex.max_points)} |"), "",
                     f"![score distribution of {ex.exercise}]({figure_files[f'exercise_{unit.unit}_{ex.exercise}']})",
                     ""]
             out += _md_counts("status", ex.statuses)

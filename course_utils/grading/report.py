@@ -51,10 +51,10 @@ import nbformat
 
 from ..checks import EXERCISES, MIME_TYPE
 
-__all__ = ["Entry", "Submission", "MistakeCount", "ExerciseSummary", "UnitSummary", "ClassReport", "Revisit",
-           "anonymise", "anonymise_code", "SECTIONS", "MISTAKE_SECTIONS", "EXERCISE_SECTIONS", "ANSWER_STATUSES", "read_grader_reports",
-           "read_nbgrader_course", "read_source", "summarise", "compare_with_csv", "heading_slug",
-           "lesson_links", "lesson_headings", "missing_lesson_sections", "write_report", "main"]
+__all__ = ["ANSWER_STATUSES", "EXERCISE_SECTIONS", "MISTAKE_SECTIONS", "SECTIONS", "ClassReport", "Entry",
+           "ExerciseSummary", "MistakeCount", "Revisit", "Submission", "UnitSummary", "anonymise", "anonymise_code",
+           "compare_with_csv", "heading_slug", "lesson_headings", "lesson_links", "main", "missing_lesson_sections",
+           "read_grader_reports", "read_nbgrader_course", "read_source", "summarise", "write_report"]
 
 # ----------------------------------------------------------------- statuses
 #: exercise statuses that say something about the learner's answer; every other one (timeout, crashed,
@@ -311,17 +311,15 @@ def submission_from_report(report: dict) -> Submission:
 
 # the learner's code ----------------------------------------------------------
 def _solution_sources(nb) -> dict[str, str]:
-    """exercise -> the source of the cell that defines its function (nbgrader's solution cell, else a ``def``)."""
+    """exercise -> the source of the last code cell that defines its function (the definition that ran last,
+    usually nbgrader's solution cell)."""
     found: dict[str, str] = {}
     for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue
-        meta = cell.get("metadata", {}).get("nbgrader", {})
         source = cell.get("source", "")
         for grade_id, exercise in EXERCISES.items():
-            if meta.get("solution") and meta.get("grade_id") == grade_id:
-                found[grade_id] = source
-            elif grade_id not in found and re.search(rf"^def {re.escape(exercise.function)}\(", source, re.MULTILINE):
+            if re.search(rf"^def {re.escape(exercise.function)}\(", source, re.MULTILINE):
                 found[grade_id] = source
     return found
 
