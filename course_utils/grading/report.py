@@ -608,7 +608,7 @@ def _distribution(values: Iterable[float]) -> dict[str, int]:
     return {_score_key(v): counts[v] for v in sorted(counts)}
 
 
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-~ ]+){2,}")
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.\-~]+){2,}")  # two or more segments: /home/x, C:\\x\\y
 _NOTEBOOK = re.compile(r"[\w.\-]+\.ipynb\b")
 
 
