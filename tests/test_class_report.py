@@ -664,3 +664,19 @@ def test_lessons_url_links_elsewhere(results, tmp_path):
     page = (tmp_path / "out" / "class_report.html").read_text()
     assert '<a href="/course/lessons/en/03_lstm.md#2-the-equations"' in page
     assert '<a href="/course/lessons/ko/03_lstm.md#코드에서는"' in page
+
+
+def test_an_exercise_most_did_not_reach(results, tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    kinds = ["todo", "todo", "todo", "right"]
+    for k, kind in enumerate(kinds):
+        r = results["lstm_cell", kind]
+        report = {"submission": f"s{k}.ipynb", "status": "ok", "reason": "", "points": r.points,
+                  "max_points": r.max_points, "unit": "03_lstm", "exercises": {"lstm_cell": r.to_dict()}}
+        (folder / f"s{k}.json").write_text(json.dumps(report))
+    report = class_report.summarise("grader", class_report.read_grader_reports(folder))
+    [item] = report.revisit
+    assert item.mistake is None and item.count == 3 and item.share == pytest.approx(0.75)
+    assert item.text == ("lstm_cell: only 25% passed (1 of 4; 3 not implemented) — most did not get to it: "
+                         "leave time for it in the lab")

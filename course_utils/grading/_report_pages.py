@@ -18,16 +18,16 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .report import (
+from ._report_counts import (
     REVISIT_MIN_COUNT,
     REVISIT_PASS_RATE,
     REVISIT_SHARE,
     ClassReport,
     ExerciseSummary,
     UnitSummary,
-    missing_lesson_sections,
     status_words,
 )
+from ._report_lessons import missing_lesson_sections
 
 __all__ = ["histogram_png", "write_pages"]
 
