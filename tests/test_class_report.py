@@ -549,6 +549,7 @@ def test_nbgrader_course_gives_the_same_mistakes(nbgrader_run, grader_run, klass
     assert not re.search(r"https?://", (nbgrader_run / "out" / "class_report.html").read_text())
 
 
+@pytest.mark.slow  # importing nbgrader takes most of it (its package imports the Jupyter server extensions)
 @pytest.mark.filterwarnings("ignore:Object of type .* not in session")  # nbgrader's own add_submission
 def test_nbgrader_gradebook_scores_are_used(klass, results, tmp_path):
     """With gradebook.db, the points are nbgrader's (a manual grade included); the database is not written."""
