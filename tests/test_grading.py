@@ -256,6 +256,7 @@ def build_corpus(folder: Path) -> None:
         "import os\nos.link('/opt/course/course_utils/checks/rnn.py', 'rnn_link.py')",
         f"open({package + '/checks/rnn.py'!r}, 'a').write('# changed')"))
     save("a_processes.ipynb", rnn(
+        "import subprocess\nsubprocess.Popen(['sleep', '987654'], start_new_session=True)",
         "import subprocess\nkids = []\ntry:\n    for _ in range(2000):\n"
         "        kids.append(subprocess.Popen(['sleep', '600']))\nfinally:\n    for kid in kids:\n"
         "        kid.kill()\n        kid.wait()\n    print(len(kids), 'started')",
@@ -263,6 +264,14 @@ def build_corpus(folder: Path) -> None:
         "        os.kill(pid, signal.SIGKILL) if pid not in (os.getpid(), os.getppid()) else None\n"
         "    except OSError:\n        pass",
         "import socket\nsocket.create_connection(('127.0.0.1', 8888), timeout=1)"))
+    after = lambda *cells: with_cells(ex("rnn_cell"), *cells)  # bad cells after a correct function
+    save("p_kill_after.ipynb", after("import os\nos._exit(3)"))
+    save("p_loop_after.ipynb", after("while True:\n    pass"))
+    save("p_torch_memory.ipynb", after("import torch\nbig = torch.empty(400_000_000_000)"))
+    save("p_makes_folders.ipynb", after("import os\nos.makedirs('results/run1', exist_ok=True)\n"
+                                        "open('results/run1/log.txt', 'w').write('fine')"))
+    text = nbformat.writes(ex("rnn_cell"))
+    save("x_too_large.ipynb", (text[:-2] + " " * 21 * 2**20 + text[-2:]).encode())  # valid, 21 MB of blanks
     save("a_shared_memory.ipynb", rnn("import mmap\nm = mmap.mmap(-1, 3_300_000_000)\nm[-1] = 1"))
     save("a_environment.ipynb", with_cells(ex("rnn_cell", code=_function("rnn_cell", (
         "raise ValueError('env: ' + ENVIRONMENT)"))), "import os\nENVIRONMENT = ' '.join(sorted(os.environ))",
@@ -397,7 +406,13 @@ EXPECTED = {
     "c_patch_torch.ipynb": ("ok", {"rnn_cell": ("wrong", 0, "missing bias")}),
     "a_reads_files.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
     "a_writes_package.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
-    "a_processes.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
+    # SIGKILL to every pid it can see kills only its own kernel (thread ids are pids too): the grader goes on
+    "a_processes.ipynb": ("crashed", {"rnn_cell": ("passed", "max", "passed")}),
+    "p_kill_after.ipynb": ("crashed", {"rnn_cell": ("passed", "max", "passed")}),
+    "p_loop_after.ipynb": ("timeout", {"rnn_cell": ("passed", "max", "passed")}),
+    "p_torch_memory.ipynb": ("memory", {"rnn_cell": ("passed", "max", "passed")}),
+    "p_makes_folders.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
+    "x_too_large.ipynb": ("invalid", {}),
     "a_shared_memory.ipynb": ("memory", {"rnn_cell": ("passed", "max", "passed")}),
     "a_environment.ipynb": ("ok", {"rnn_cell": ("error", 0, "ValueError: env:")}),
     "a_tensor_subclass.ipynb": ("ok", {"rnn_cell": ("wrong", 0, "wrong values")}),
@@ -521,7 +536,7 @@ def test_the_sandbox_hides_files_and_makes_the_package_read_only(graded):
     assert len(cells) == 2 and all("No such file" in c["detail"] for c in cells), cells
     details = [c["detail"] for c in report(graded, "a_writes_package.ipynb")["cells"] if c["outcome"] == "error"]
     assert len(details) == 3, details
-    assert "Read-only file system" in details[0] and "No such file" in details[2]
+    assert ("Read-only file system" in details[0] or "Permission denied" in details[0]) and "No such file" in details[2]
     assert "Invalid cross-device link" in details[1] or "Operation not permitted" in details[1], details
 
 
@@ -530,7 +545,30 @@ def test_process_limit_and_own_process_namespace(graded):
     errors = [c["detail"] for c in r["cells"] if c["outcome"] == "error"]
     assert any("Resource temporarily unavailable" in d for d in errors), r["cells"]  # the process limit
     assert any("Connection refused" in d or "unreachable" in d for d in errors), r["cells"]
-    assert r["exercises"]["rnn_cell"]["status"] == "passed"  # killing every pid it sees did not stop the grader
+    assert "exit code 137" in _cell(r, "crashed")["detail"]  # it killed itself, nothing outside its namespace
+    assert r["exercises"]["rnn_cell"]["status"] == "passed"  # and the grader went on
+
+
+def test_no_process_outlives_the_grader(graded):
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 987654" not in ps
+
+
+def test_too_large_files_are_not_read(graded):
+    assert "over the limit of 20 MB" in report(graded, "x_too_large.ipynb")["reason"]
+
+
+def test_points_are_capped_by_the_course():
+    from course_utils.grading._course import Course
+    from course_utils.grading._grade import _exercise_entry
+    from course_utils.grading._notebook import Plan
+    course = Course("", {}, {"rnn_cell": 2.0})
+    entry = _exercise_entry("rnn_cell", {"status": "passed", "points": 1000}, Plan([], ["rnn_cell"], {}), {}, {},
+                            course)
+    assert (entry["points"], entry["max_points"]) == (2, 2)
+    entry = _exercise_entry("rnn_cell", {"status": "wrong", "points": 1000}, Plan([], ["rnn_cell"], {}), {}, {},
+                            course)
+    assert entry["points"] == 0
 
 
 def test_shared_memory_counts_against_the_limit(graded):

@@ -311,14 +311,12 @@ def _is_local_function(fn) -> bool:
 
 def _notebook_sources(fn) -> list[str]:
     """The code the notebook ran so far (IPython's ``In``), else the source of ``fn``'s module."""
-    import inspect
+    import linecache
     history = _history()
     if history is not None:
         return history
-    try:
-        return [inspect.getsource(inspect.getmodule(fn))]
-    except (OSError, TypeError):
-        return []
+    lines = linecache.getlines(fn.__code__.co_filename)
+    return ["".join(lines)] if lines else []
 
 
 def _with_reference_watch(check, exercise, fn, args, kwargs) -> CheckResult:
