@@ -38,7 +38,7 @@ from .adding import check_adding_model
 from .clipping import CLIP_TOLERANCES, check_clip_grad_norm
 from .gru import check_gru_cell
 from .harness import TOLERANCES
-from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step
+from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step, yours_or_reference
 from .lstm import check_lstm_cell
 from .registry import EXERCISES, Exercise, exercises_of
 from .result import MIME_TYPE, STATUSES, CheckResult
@@ -46,4 +46,5 @@ from .rnn import check_rnn_cell
 
 __all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "TOLERANCES", "CLIP_TOLERANCES", "EXERCISES", "Exercise",
            "exercises_of", "check_rnn_cell", "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell",
-           "check_adding_model", "check_make_batches", "check_tbptt_step", "check_perplexity", "check_sample"]
+           "check_adding_model", "check_make_batches", "check_tbptt_step", "check_perplexity", "check_sample",
+           "yours_or_reference"]

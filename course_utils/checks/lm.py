@@ -36,7 +36,7 @@ from .harness import (MISTAKE_TOLERANCES, TOLERANCES, Case, FunctionExercise, Ma
                       _first_difference, check_function, expect_tensor, notebook_check, tolerance)
 from .result import CheckResult, not_implemented, raised, type_name
 
-__all__ = ["check_make_batches", "check_tbptt_step", "check_perplexity", "check_sample"]
+__all__ = ["check_make_batches", "check_tbptt_step", "check_perplexity", "check_sample", "yours_or_reference"]
 
 
 # ============================================================== make_batches
@@ -542,3 +542,20 @@ def check_sample(fn, *, max_points: float = 1, seed: int = 636) -> CheckResult:
                   shape_hint=lambda n, e, g: ("return only the drawn characters, without the prefix."
                                               if g and e and g[0] > e[0] else None),
                   after_wrong=again)
+
+
+# ================================================ after the exercise: yours or the reference
+def yours_or_reference(fn, name: str, reference: Callable) -> Callable:
+    """``fn`` when its check passes, else ``reference``; prints which one the cells below use.
+
+    So a notebook runs top to bottom before an exercise is solved (or while it is wrong), and says so.
+    """
+    from .registry import EXERCISES
+
+    result = EXERCISES[name].check(fn, quiet=True)
+    if result.passed:
+        print(f"{name}: your function passed its check; the cells below use it.")
+        return fn
+    print(f"{name}: your function is {result.status.replace('_', ' ')} — the cells below use the course's "
+          f"reference, lm.{reference.__name__}, instead.")
+    return reference
