@@ -556,6 +556,8 @@ def yours_or_reference(fn, name: str, reference: Callable) -> Callable:
     if result.passed:
         print(f"{name}: your function passed its check; the cells below use it.")
         return fn
-    print(f"{name}: your function is {result.status.replace('_', ' ')} — the cells below use the course's "
-          f"reference, lm.{reference.__name__}, instead.")
+    why = {"not_implemented": "is not implemented yet", "wrong": "did not pass its check",
+           "error": "raised an error in its check"}[result.status]
+    print(f"{name}: your function {why} — the cells below use the course's reference, "
+          f"lm.{reference.__name__}, instead.")
     return reference
