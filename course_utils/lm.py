@@ -5,13 +5,12 @@ and the helpers its measurements use. The model is any ``nn.Module`` called as
 ``model(tokens, state, return_state=True) -> (logits, state)``, as :class:`course_utils.training.CharLM`:
 tokens ``(N, T)`` long, logits ``(N, T, V)``, state a tensor (RNN, GRU) or a tuple ``(h, c)`` (LSTM).
 
-Notation: a text of indices $x_0, x_1, \\dots$; the model reads $x_{\\le t}$ and gives
-$p_\\theta(\\cdot \\mid x_{\\le t})$, a distribution over the next character $x_{t+1}$.
+Notation: a text of indices x_0, x_1, ...; the model reads x_0..x_t and gives p(. | x_0..x_t), a
+distribution over the next character x_{t+1}.
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 import torch
@@ -218,7 +217,3 @@ def ngram_loss(table: Tensor, encoded: Tensor, start: int) -> float:
     context = tuple(encoded[t - order + 1 + i] for i in range(order - 1))
     return float(-table[context + (encoded[t],)].mean())
 
-
-def uniform_perplexity(vocab_size: int) -> float:
-    """exp(ln V) = V: the perplexity of a model that gives every character probability 1/V."""
-    return math.exp(math.log(vocab_size))

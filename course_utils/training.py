@@ -143,14 +143,10 @@ class SequenceRegressor(nn.Module):
 
 
 class CharLM(nn.Module):
-    """A character-level language model: embedding, recurrent layer, linear read-out to logits.
-
-    ``dropout`` (default 0) zeroes that share of the embeddings and of the recurrent layer's outputs
-    while training, which keeps a model from memorising a small text as fast.
-    """
+    """A character-level language model: embedding, recurrent layer, linear read-out to logits."""
 
     def __init__(self, vocab_size: int, cell: str = "lstm", embed_size: int = 32, hidden_size: int = 128,
-                 num_layers: int = 1, impl: str = "torch", dropout: float = 0.0) -> None:
+                 num_layers: int = 1, impl: str = "torch") -> None:
         super().__init__()
         if cell not in RECURRENT:
             raise ValueError(f"CharLM: expected cell 'rnn', 'lstm' or 'gru', got {cell!r}")
@@ -158,12 +154,11 @@ class CharLM(nn.Module):
         self.embed = nn.Embedding(vocab_size, embed_size)
         layer_cls = RECURRENT[cell][0 if impl == "course" else 1]
         self.rnn = layer_cls(embed_size, hidden_size, num_layers=num_layers, batch_first=True)
-        self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, tokens: Tensor, state=None, return_state: bool = False):
-        out, state = self.rnn(self.drop(self.embed(tokens)), state)  # (N, T, E) -> (N, T, H)
-        logits = self.head(self.drop(out))  # (N, T, V)
+        out, state = self.rnn(self.embed(tokens), state)  # (N, T, E) -> (N, T, H)
+        logits = self.head(out)  # (N, T, V)
         return (logits, state) if return_state else logits
 
     @torch.no_grad()

@@ -21,19 +21,28 @@ Each mistake has a stable id (``CheckResult.mistakes``):
 
 from __future__ import annotations
 
-import copy
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from .. import lm as ref
 from ..training import CharLM
-from .harness import (MISTAKE_TOLERANCES, TOLERANCES, Case, FunctionExercise, Malformed, Mistake,
-                      _first_difference, check_function, expect_tensor, notebook_check, tolerance)
+from .harness import (
+    MISTAKE_TOLERANCES,
+    Case,
+    FunctionExercise,
+    Malformed,
+    Mistake,
+    _first_difference,
+    check_function,
+    expect_tensor,
+    notebook_check,
+    tolerance,
+)
 from .result import CheckResult, not_implemented, raised, type_name
 
 __all__ = ["check_make_batches", "check_tbptt_step", "check_perplexity", "check_sample", "yours_or_reference"]
@@ -219,7 +228,23 @@ def _judge(name: str, fn, cases: list[_ModelCase], reference: Callable, mistakes
            error_mistakes: Callable[[Exception], Mistake | None] = lambda exc: None,
            shape_hint: Callable[[str, tuple, tuple], str | None] = lambda n, e, g: None,
            after_wrong: Callable[[_ModelCase, list], Mistake | None] = lambda case, got: None) -> CheckResult:
-    """Run ``fn`` on every case against ``reference``; the first problem becomes the result."""
+    """Run ``fn`` on every case against ``reference``; the first problem becomes the result.
+
+    torch runs on one CPU thread meanwhile (restored after): the models are tiny, and on a busy
+    machine a second thread that waits for a core makes every small operation many times slower.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _judge_cases(name, fn, cases, reference, mistakes, read, max_points, signature, coverage,
+                            error_mistakes, shape_hint, after_wrong)
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
+def _judge_cases(name, fn, cases, reference, mistakes, read, max_points, signature, coverage, error_mistakes,
+                 shape_hint, after_wrong) -> CheckResult:
     if not callable(fn):
         return CheckResult(name, "error", 0, max_points,
                            f"{name}: expected a function, got {type_name(fn)} — pass the function itself, "
@@ -264,8 +289,8 @@ def _judge(name: str, fn, cases: list[_ModelCase], reference: Callable, mistakes
             return CheckResult(name, "wrong", 0, max_points,
                                "\n".join([head] + [f"Likely mistake: {m.description}" for m in found]),
                                tuple(m.id for m in found))
-        lines = [head, f"{', '.join(wrong[:4])}{' ...' if len(wrong) > 4 else ''} "
-                       f"{'is' if len(wrong) == 1 else 'are'} not right."]
+        lines = [head, (f"{', '.join(wrong[:4])}{' ...' if len(wrong) > 4 else ''} "
+                        f"{'is' if len(wrong) == 1 else 'are'} not right.")]
         got_d, exp_d = dict(got), dict(expected)
         lines += [_first_difference(n, got_d[n].double(), exp_d[n].double(), tol) for n in wrong[:2]]
         return CheckResult(name, "wrong", 0, max_points, "\n".join(lines))
@@ -512,8 +537,9 @@ def _sample_cases(seed: int) -> list[_ModelCase]:
         prefix = torch.randint(0, V, (p_len,), generator=gen)
         draw_seed = seed + 10 + k
 
-        def run(fn, cell=cell, prefix=prefix, length=length, temperature=temperature, draw_seed=draw_seed):
-            model = _model(cell, seed + k, V, peaked=2.0)
+        def run(fn, cell=cell, prefix=prefix, length=length, temperature=temperature, draw_seed=draw_seed,
+                model_seed=seed + k):
+            model = _model(cell, model_seed, V, peaked=2.0)
             model.eval()
             return fn(model, prefix.clone(), length, temperature, torch.Generator().manual_seed(draw_seed)), (model,)
 
