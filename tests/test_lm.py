@@ -349,3 +349,44 @@ def test_sample_written_differently_passes_and_prefix_is_not_returned():
     assert checks.check_sample(make_sampler(), quiet=True).passed
     result = checks.check_sample(lambda m, p, n, t, g: torch.cat([p, lm.sample(m, p, n, t, g)]), quiet=True)
     assert result.status == "wrong" and "without the prefix" in result.message
+
+
+# ------------------------------------------------------- other correct answers pass
+def batches_with_a_loop(encoded, batch_size, seq_len):
+    L = len(encoded) // batch_size
+    rows = [encoded[n * L:(n + 1) * L] for n in range(batch_size)]
+    xs, ys = [], []
+    for start in range(0, L - seq_len, seq_len):
+        xs.append(torch.stack([r[start:start + seq_len] for r in rows]))
+        ys.append(torch.stack([r[start + 1:start + seq_len + 1] for r in rows]))
+    return torch.stack(xs), torch.stack(ys)
+
+
+def step_detaching_with_a_tuple_and_transpose(model, x, y, state):
+    if state is not None:
+        state = (state[0].detach(), state[1].detach()) if isinstance(state, tuple) else state.detach()
+    logits, new_state = model(x, state, return_state=True)
+    loss = F.cross_entropy(logits.transpose(1, 2), y)  # (N, V, T) against (N, T): the same mean
+    model.zero_grad()
+    loss.backward()
+    return loss, new_state
+
+
+@torch.no_grad()
+def sample_rereading_everything(model, prefix, length, temperature, generator):
+    seq = prefix.tolist()
+    for _ in range(length):  # slow but correct: the whole text so far, from a zero state, every step
+        logits = model(torch.tensor([seq]))
+        p = torch.softmax(logits[:, -1, :] / temperature, dim=-1)  # (1, V)
+        seq.append(int(torch.multinomial(p, 1, generator=generator)))
+    return torch.tensor(seq[len(prefix):])
+
+
+@pytest.mark.parametrize("check, learner", [
+    (checks.check_make_batches, batches_with_a_loop),
+    (checks.check_tbptt_step, step_detaching_with_a_tuple_and_transpose),
+    (checks.check_sample, sample_rereading_everything),
+])
+def test_other_correct_answers_pass(check, learner):
+    result = check(learner, quiet=True)
+    assert result.passed, result.message
