@@ -28,7 +28,7 @@ LESSONS = ROOT / "lessons"
 CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
 
 LANGS = ("en", "ko")
-UNITS = ("01_rnn", "02_gradients_through_time", "03_lstm", "04_gru", "05_comparison")
+UNITS = ("01_rnn", "02_gradients_through_time", "03_lstm", "04_gru", "05_comparison", "06_char_lm")
 #: where each language's instructor guide may live (the first existing one is used)
 INSTRUCTOR_GUIDES = {"en": ("instructor_guide.md",),
                      "ko": ("ko/instructor_guide.md", "instructor_guide.ko.md", "instructor_guide_ko.md")}
@@ -41,7 +41,7 @@ GLOSSARY = [
     ("recurrent neural network", "순환 신경망", ("01_rnn",)),
     ("long short-term memory", "장단기 메모리", ("03_lstm",)),
     ("gated recurrent unit", "게이트 순환 유닛", ("04_gru",)),
-    ("hidden state", "은닉 상태", ("01_rnn", "03_lstm", "04_gru")),
+    ("hidden state", "은닉 상태", ("01_rnn", "03_lstm", "04_gru", "06_char_lm")),
     ("cell state", "셀 상태", ("03_lstm",)),
     ("forget gate", "망각 게이트", ("03_lstm",)),
     ("input gate", "입력 게이트", ("03_lstm",)),
@@ -53,7 +53,7 @@ GLOSSARY = [
     ("long-term dependency", "장기 의존성", ("02_gradients_through_time",)),
     ("vanishing gradient", "기울기 소실", ("02_gradients_through_time",)),
     ("exploding gradient", "기울기 폭발", ("02_gradients_through_time",)),
-    ("backpropagation through time", "시간에 따른 역전파", ("02_gradients_through_time",)),
+    ("backpropagation through time", "시간에 따른 역전파", ("02_gradients_through_time", "06_char_lm")),
     ("gradient clipping", "기울기 클리핑", ("02_gradients_through_time",)),
     ("time step", "시점", ("01_rnn",)),
     ("linear combination", "선형 결합", ("03_lstm",)),
@@ -80,6 +80,10 @@ REQUIRED_EQUATIONS = {
         r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
     ],
     "05_comparison": [],
+    "06_char_lm": [
+        r"\mathrm{PPL} = \exp(\mathcal{L})",
+        r"p_\tau(v) = \frac{\exp(z_v / \tau)}{\sum_u \exp(z_u / \tau)}",
+    ],
 }
 UPDATE_GATE = {"en": "update gate", "ko": "업데이트 게이트"}
 RESET_GATE = {"en": "reset gate", "ko": "리셋 게이트"}

@@ -28,12 +28,17 @@ float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` t
 | ``lstm_cell`` | :func:`check_lstm_cell` |
 | ``gru_cell`` | :func:`check_gru_cell` |
 | ``build_model`` | :func:`check_adding_model` (trains the model: about 5 s on one CPU core) |
+| ``make_batches`` | :func:`check_make_batches` |
+| ``tbptt_step`` | :func:`check_tbptt_step` (judges the loss, the state and every parameter's ``.grad``) |
+| ``perplexity`` | :func:`check_perplexity` |
+| ``sample`` | :func:`check_sample` (every character one ``torch.multinomial`` draw from the given generator) |
 """
 
 from .adding import check_adding_model
 from .clipping import CLIP_TOLERANCES, check_clip_grad_norm
 from .gru import check_gru_cell
 from .harness import TOLERANCES
+from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step, yours_or_reference
 from .lstm import check_lstm_cell
 from .registry import EXERCISES, Exercise, exercises_of
 from .result import MIME_TYPE, STATUSES, CheckResult
@@ -41,4 +46,5 @@ from .rnn import check_rnn_cell
 
 __all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "TOLERANCES", "CLIP_TOLERANCES", "EXERCISES", "Exercise",
            "exercises_of", "check_rnn_cell", "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell",
-           "check_adding_model"]
+           "check_adding_model", "check_make_batches", "check_tbptt_step", "check_perplexity", "check_sample",
+           "yours_or_reference"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Exercise", "EXERCISES", "exercises_of", "CELL_REFERENCES", "register"]
+__all__ = ["Exercise", "EXERCISES", "exercises_of", "CELL_REFERENCES", "LM_REFERENCES", "register"]
 
 #: torch's recurrent implementations a hand-written cell must not hand its step to
 _TORCH_RECURRENT = ("torch.nn.RNNCell", "torch.nn.LSTMCell", "torch.nn.GRUCell", "torch.nn.RNN", "torch.nn.LSTM",
@@ -24,6 +24,8 @@ _COURSE_RECURRENT = ("course_utils.functional", "course_utils.modules", "course_
                      "course_utils.LSTMCell", "course_utils.GRUCell", "course_utils.RNN", "course_utils.LSTM",
                      "course_utils.GRU", "course_utils.checks", "course_utils.grading")
 CELL_REFERENCES = _TORCH_RECURRENT + _COURSE_RECURRENT
+#: the course's language-model references (unit 06): a learner's batches, step, perplexity and sampler must not call them
+LM_REFERENCES = ("course_utils.lm", "course_utils.training.CharLM.sample", "course_utils.checks", "course_utils.grading")
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ def _register_course() -> None:
     from .adding import check_adding_model
     from .clipping import check_clip_grad_norm
     from .gru import check_gru_cell
+    from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step
     from .lstm import check_lstm_cell
     from .rnn import check_rnn_cell
 
@@ -81,6 +84,9 @@ def _register_course() -> None:
     register(Exercise("gru_cell", "gru_cell", "04_gru", check_gru_cell))
     register(Exercise("build_model", "build_model", "05_comparison", check_adding_model,
                       forbidden=("course_utils.checks", "course_utils.grading"), kind="model"))
+    for name, check in (("make_batches", check_make_batches), ("tbptt_step", check_tbptt_step),
+                        ("perplexity", check_perplexity), ("sample", check_sample)):
+        register(Exercise(name, name, "06_char_lm", check, forbidden=LM_REFERENCES))
 
 
 _register_course()
