@@ -40,10 +40,28 @@ def _resolve(dotted: str):
     return None
 
 
+def _code_sites(obj) -> set[str]:
+    """``"file:line"`` of the code of a function, or of every method of a class (decorators unwrapped)."""
+    sites = set()
+    members = vars(obj).values() if inspect.isclass(obj) else [obj]
+    for member in members:
+        fn = inspect.unwrap(getattr(member, "__func__", member)) if callable(member) or isinstance(
+            member, (staticmethod, classmethod)) else None
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            sites.add(f"{code.co_filename}:{code.co_firstlineno}")
+    return sites
+
+
 @functools.lru_cache(maxsize=64)
 def targets(forbidden: tuple[str, ...]) -> tuple[frozenset, frozenset]:
-    """(source files, builtin names) that calling one of ``forbidden`` goes through."""
-    files, names = set(), set()
+    """(places, builtin names) that calling one of ``forbidden`` goes through.
+
+    A place is a whole source file (for a module: ``"path"``) or one function's code
+    (``"path:first line"``, for a function, a method or every method of a class), so that
+    forbidding ``CharLM.sample`` does not forbid ``CharLM.forward`` next to it.
+    """
+    places, names = set(), set()
     for dotted in forbidden:
         obj = _resolve(dotted)
         if obj is None:
@@ -52,25 +70,32 @@ def targets(forbidden: tuple[str, ...]) -> tuple[frozenset, frozenset]:
             if dotted.endswith("_VF") or dotted.endswith("_VariableFunctions"):
                 names.update(TORCH_BUILTINS)
             else:
-                files.add(obj.__file__)
+                places.add(obj.__file__)
             continue
-        try:
-            source = inspect.getsourcefile(obj)
-        except TypeError:
-            source = None
-        if source:
-            files.add(source)
+        sites = _code_sites(obj)
+        if sites:
+            places.update(sites)
         elif getattr(obj, "__name__", None):
             names.add(obj.__name__)
-    return frozenset(files), frozenset(names)
+    return frozenset(places), frozenset(names)
+
+
+def hit(code, places: frozenset) -> str | None:
+    """The place ``code`` belongs to, if it is one of ``places``."""
+    if code.co_filename in places:
+        return code.co_filename
+    site = f"{code.co_filename}:{code.co_firstlineno}"
+    return site if site in places else None
 
 
 def watching(fn: Callable, files: frozenset, names: frozenset, hits: set) -> Callable:
-    """``fn`` wrapped: every call it makes into ``files`` or of a builtin in ``names`` is added to ``hits``."""
+    """``fn`` wrapped: every call it makes into ``files`` (places) or of a builtin in ``names`` goes to ``hits``."""
 
     def profile(frame, event, arg):
-        if event == "call" and frame.f_code.co_filename in files:
-            hits.add(frame.f_code.co_filename)
+        if event == "call":
+            place = hit(frame.f_code, files)
+            if place:
+                hits.add(place)
         elif event == "c_call" and getattr(arg, "__name__", None) in names:
             hits.add(f"torch.{arg.__name__}")
 

@@ -36,9 +36,9 @@ def _tensor(t) -> list:
     plain = torch.Tensor.as_subclass(t.detach(), torch.Tensor)
     if plain.dtype not in _NAMES:
         return ["other", f"Tensor of dtype {plain.dtype}"]
-    if plain.device.type != "cpu":
-        return ["tensor", _NAMES[plain.dtype], list(plain.shape), _bytes(plain.cpu()), str(plain.device)]
-    return ["tensor", _NAMES[plain.dtype], list(plain.shape), _bytes(plain), "cpu"]
+    # "attached": the tensor hangs on an autograd graph (a state from an earlier chunk); the kernel gives it one
+    attached = "attached" if (t.requires_grad and t.grad_fn is not None) else ""
+    return ["tensor", _NAMES[plain.dtype], list(plain.shape), _bytes(plain.cpu()), str(plain.device), attached]
 
 
 def _bytes(t) -> str:
@@ -85,9 +85,10 @@ def encode(value, depth: int = 0, *, modules: str = "state"):
 
 
 class _Budget:
-    def __init__(self):
+    def __init__(self, attach: list | None = None):
         self.bytes = 0
         self.items = 0
+        self.attach = attach  # where "attached" tensors' leaves go (in the kernel); None: plain tensors
 
     def spend(self, nbytes: int = 0) -> None:
         self.bytes += nbytes
@@ -109,9 +110,14 @@ def _decode_tensor(node: list, budget: _Budget):
     if len(raw) != count * itemsize:
         raise DecodeError(f"a tensor of shape {tuple(shape)} and dtype {dtype} with {len(raw)} bytes")
     if not raw:
-        return torch.empty(shape, dtype=_DTYPES[dtype])
-    flat = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(_DTYPES[dtype])
-    return flat.reshape(shape).clone()
+        value = torch.empty(shape, dtype=_DTYPES[dtype])
+    else:
+        value = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(_DTYPES[dtype]).reshape(shape).clone()
+    if len(node) > 5 and node[5] == "attached" and budget.attach is not None and value.is_floating_point():
+        leaf = value.requires_grad_(True)
+        budget.attach.append(leaf)
+        return leaf * 1  # a non-leaf on a graph: a backward that is not stopped by .detach() reaches ``leaf``
+    return value
 
 
 class Opaque:
@@ -131,9 +137,13 @@ class ModuleState:
         self.params, self.grads, self.training = params, grads, training
 
 
-def decode(node, budget: _Budget | None = None, depth: int = 0, *, allow_pickle: bool = False):
-    """Rebuild a value from :func:`encode`'s form; :class:`DecodeError` for anything else."""
-    budget = budget or _Budget()
+def decode(node, budget: _Budget | None = None, depth: int = 0, *, allow_pickle: bool = False,
+           attach: list | None = None):
+    """Rebuild a value from :func:`encode`'s form; :class:`DecodeError` for anything else.
+
+    ``attach``: a list that receives the leaves of tensors sent as attached to a graph (kernel side).
+    """
+    budget = budget or _Budget(attach)
     if depth > MAX_DEPTH + 1:
         raise DecodeError("a message nested too deeply")
     if not isinstance(node, list) or not node or not isinstance(node[0], str):

@@ -50,8 +50,12 @@ def _where(exc: BaseException) -> str:
 
 def _profile(files: frozenset, names: frozenset, hits: set):
     def profile(frame, event, arg):
-        if event == "call" and frame.f_code.co_filename in files:
-            hits.add(frame.f_code.co_filename)
+        if event == "call":
+            code = frame.f_code
+            if code.co_filename in files:
+                hits.add(code.co_filename)
+            elif f"{code.co_filename}:{code.co_firstlineno}" in files:
+                hits.add(f"{code.co_filename}:{code.co_firstlineno}")
         elif event == "c_call" and getattr(arg, "__name__", None) in names:
             hits.add(f"torch.{arg.__name__}")
     return profile
@@ -101,11 +105,13 @@ def call(nonce: str, request: str) -> None:
     if fn is _STATE:
         _reply(nonce, {"missing": True})
         return
-    args = decode(req["args"], allow_pickle=True)  # noqa: F821  (from _codec, executed alongside)
-    kwargs = decode(req["kwargs"], allow_pickle=True)  # noqa: F821
+    attached: list = []
+    args = decode(req["args"], allow_pickle=True, attach=attached)  # noqa: F821  (from _codec, executed alongside)
+    kwargs = decode(req["kwargs"], allow_pickle=True, attach=attached)  # noqa: F821
     res = _run(fn, args, kwargs, req["files"], req["names"])
     reply = {"hits": sorted(res["hits"]), "printed": res["printed"],
-             "args_after": encode(list(args)), "kwargs_after": encode(kwargs)}  # noqa: F821
+             "args_after": encode(list(args)), "kwargs_after": encode(kwargs),  # noqa: F821
+             "reached_attached": any(leaf.grad is not None for leaf in attached)}
     if "raised" in res:
         reply["raised"] = res["raised"]
     else:

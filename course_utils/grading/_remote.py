@@ -168,6 +168,12 @@ class RemoteFunction:
                 _write_back(host, new)
         if isinstance(kw_after, dict):
             _write_back(kwargs, kw_after)
+        if reply.get("reached_attached") is True and "raised" not in reply:
+            # what a local call does when backward runs into a graph that was already freed
+            error = RuntimeError("Trying to backward through the graph a second time: your function's backward "
+                                 "reached a tensor it was given that belongs to an earlier graph (not detached)")
+            error.remote_where = ""  # type: ignore[attr-defined]
+            raise error
         return self.side.value(reply)
 
 
