@@ -126,7 +126,7 @@ GRADIENT_T, GRADIENT_H, GRADIENT_H_IN = 50, 32, 4
 
 
 def gradient_ratios(scale: float, seeds: int = GRADIENT_SEEDS, seq_len: int = GRADIENT_T) -> np.ndarray:
-    """‖∂L/∂h_t‖ / ‖∂L/∂h_{T-1}‖ of a random tanh RNN, one row per seed: (seeds, T), index = distance T-1-t."""
+    """‖∂L/∂h_t‖ / ‖∂L/∂h_{T-1}‖ of a random tanh RNN: (seeds, T), column k = distance k from the loss."""
     rows = []
     for seed in range(seeds):
         norms = gradients.gradient_norms("rnn", seq_len, GRADIENT_H, GRADIENT_H_IN, weight_scale=scale, wrt="state",
@@ -211,6 +211,40 @@ def lstm_cell() -> Figure:
     return fig
 
 
+# ----------------------------------------------------------------------------- 03: the forget-gate bias
+FORGET_BIASES = ((0.0, NEGATIVE_COLOR), (1.0, NEUTRAL_COLOR), (3.0, POSITIVE_COLOR))
+FORGET_T = 100
+
+
+def forget_bias() -> Figure:
+    """Gradient reaching each earlier input of an untrained LSTM, forget biases 0, 1, 3: median and range, 20 seeds."""
+    torch.set_num_threads(1)
+    fig = new_figure(7.2, 3.6)
+    ax = fig.add_axes((0.13, 0.15, 0.84, 0.8))
+    distance = np.arange(FORGET_T)
+    for bias, color in FORGET_BIASES:
+        rows = []
+        for seed in range(GRADIENT_SEEDS):
+            norms = gradients.gradient_norms("lstm", FORGET_T, GRADIENT_H, GRADIENT_H_IN, forget_bias=bias,
+                                             wrt="input", seed=seed, dtype=torch.float64)  # (T,)
+            rows.append((norms / norms[-1]).numpy()[::-1])  # index = distance from the loss
+        logs = _rounded_log10(np.array(rows))  # (seeds, T)
+        median = np.array([statistics.median(col) for col in logs.T])
+        ax.fill_between(distance, 10 ** logs.min(axis=0), 10 ** logs.max(axis=0), color=color, alpha=0.18, lw=0)
+        ax.plot(distance, 10 ** median, color=color, lw=2.0, label=rf"$\Delta b_f = {bias:g}$")
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xlim(0, FORGET_T - 1)
+    ax.set_ylim(1e-24, 1e2)
+    ax.set_yticks([10.0 ** k for k in range(-24, 3, 4)])
+    ax.set_xlabel(r"$T - 1 - t$", fontsize=11)
+    ax.set_ylabel(r"$\|\partial L / \partial x_t\| \;/\; \|\partial L / \partial x_{T-1}\|$", fontsize=11)
+    ax.legend(loc="lower left", fontsize=10, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig
+
+
 # ----------------------------------------------------------------------------- 04: the GRU cell
 def gru_cell() -> Figure:
     """The GRU cell in PyTorch's convention: h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}, reset after the hidden matmul."""
@@ -272,7 +306,7 @@ COST_H_IN, COST_H = 64, 256
 
 
 def comparison() -> Figure:
-    """Parameters per layer and matrix work per step of the three cells, against the LSTM, from the formula and torch.nn."""
+    """Parameters per layer of the three cells (counted on torch.nn, checked against the formula), G and states."""
     cells = (("RNN", 1, torch.nn.RNN), ("LSTM", 4, torch.nn.LSTM), ("GRU", 3, torch.nn.GRU))
     colors = (POSITIVE_COLOR, NEGATIVE_COLOR, "#3c9d5d")
     counts = []
@@ -308,6 +342,7 @@ FIGURES: dict[str, Callable[[], Figure]] = {
     "01_rnn_unrolled": rnn_unrolled,
     "02_gradient_distance": gradient_distance,
     "03_lstm_cell": lstm_cell,
+    "03_forget_bias": forget_bias,
     "04_gru_cell": gru_cell,
     "05_comparison": comparison,
 }
@@ -318,10 +353,14 @@ def render(name: str) -> bytes:
     """The SVG bytes of one figure, deterministic for the same inputs."""
     if name not in FIGURES:
         raise ValueError(f"render: expected one of {', '.join(FIGURES)}, got {name!r}")
-    with matplotlib.rc_context(SVG_RC):
-        fig = FIGURES[name]()
-        out = io.BytesIO()
-        fig.savefig(out, format="svg", metadata={"Date": None}, facecolor="white")
+    threads = torch.get_num_threads()
+    try:
+        with matplotlib.rc_context(SVG_RC):
+            fig = FIGURES[name]()
+            out = io.BytesIO()
+            fig.savefig(out, format="svg", metadata={"Date": None}, facecolor="white")
+    finally:
+        torch.set_num_threads(threads)  # the plots measure with one thread; leave the caller's setting
     return out.getvalue()
 
 
@@ -340,7 +379,8 @@ def write_all(out: Path = DEFAULT_OUT, names=None) -> list[Path]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_utils.figures", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder to write the SVG files into")
-    parser.add_argument("--check", action="store_true", help="only compare with the files in --out; exit 1 if any differ")
+    parser.add_argument("--check", action="store_true",
+                        help="only compare with the files in --out; exit 1 if any differ")
     parser.add_argument("names", nargs="*", help=f"figures to write (default: all of {', '.join(FIGURES)})")
     args = parser.parse_args(argv)
     names = args.names or list(FIGURES)

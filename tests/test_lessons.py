@@ -426,12 +426,14 @@ def test_each_unit_embeds_its_figures(lang):
 
 # --------------------------------------------- claims that once held for one seed only, or not at all
 def _ratios(scale: float, seeds: int = 20) -> list[float]:
+    import torch
+
     from course_utils import gradients
 
     out = []
     for seed in range(seeds):
         norms = gradients.gradient_norms("rnn", 50, 32, 4, weight_scale=scale, wrt="state", seed=seed,
-                                         dtype=__import__("torch").float64)
+                                         dtype=torch.float64)
         out.append((norms[0] / norms[-1]).item())
     return out
 
@@ -472,7 +474,8 @@ OVERSTATED = {  # (file, phrase that was false or held for one seed only, why)
 }
 
 
-@pytest.mark.parametrize("name, phrase, why", sorted(OVERSTATED), ids=[f"{n}:{p[:20]}" for n, p, _ in sorted(OVERSTATED)])
+@pytest.mark.parametrize("name, phrase, why", sorted(OVERSTATED),
+                         ids=[f"{n}:{p[:20]}" for n, p, _ in sorted(OVERSTATED)])
 def test_overstated_claims_are_gone(name, phrase, why):
     text = (LESSONS / name).read_text(encoding="utf-8")
     assert phrase not in text, f"lessons/{name} still says {phrase!r} ({why})"
