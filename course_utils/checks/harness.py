@@ -275,13 +275,14 @@ def notebook_check(check: Callable[..., CheckResult]) -> Callable[..., CheckResu
       (:meth:`CheckResult.announce`), which is how nbgrader sees a failed test cell.
 
     The grader calls the check with ``quiet=True`` and a proxy of the learner's function, which
-    this wrapper leaves alone (the grader does the same reading of the submitted file).
+    this wrapper leaves alone (the grader does the same reading of the submitted file). Tests that
+    build a deliberately wrong answer on top of the reference pass ``watch=False``.
     """
 
     @functools.wraps(check)
-    def checked(fn, *args, quiet: bool = False, **kwargs) -> CheckResult:
+    def checked(fn, *args, quiet: bool = False, watch: bool = True, **kwargs) -> CheckResult:
         exercise = _exercise_of(checked)
-        if exercise is not None and _is_local_function(fn):
+        if watch and exercise is not None and _is_local_function(fn):
             result = _with_reference_watch(check, exercise, fn, args, kwargs)
         else:
             result = check(fn, *args, **kwargs)
