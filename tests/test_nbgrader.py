@@ -13,17 +13,19 @@ temporary course folder, exactly as ``lessons/instructor_guide.md`` tells an ins
 
 The units are every ``solutions/*.ipynb`` (units added later are covered without touching this
 file); their exercises are the notebook's solution cells, which must be registered in
-``course_utils.checks.EXERCISES``. Each unit gets a class of six students:
+``course_utils.checks.EXERCISES``. Each unit gets a class of seven students:
 
 - ``correct``: the student notebook with every solution filled in, the full notebook;
 - ``untouched``: the student notebook as released (what ``notebooks/`` holds), nothing solved;
 - ``mistake1``, ``mistake2``: the solution with one named mistake (:data:`MISTAKES`, text
   substitutions inside a solution region); every unit must have two, or the test fails;
+- ``raises``: the untouched notebook whose code stubs raise ``ValueError`` instead of
+  ``NotImplementedError`` (a learner's function that raises: the check reports an error);
 - ``edited``: the untouched notebook whose check cells were replaced by ``print("ok")``;
 - ``deleted``: the correct solution with its check cells deleted.
 
-Expected: ``correct`` gets every check's points, ``untouched`` 0, each mistake 0 on its exercise's
-check, with the check naming the mistake (read from the check's JSON output in ``autograded/``);
+Expected: ``correct`` gets every check's points, ``untouched`` and ``raises`` 0, each mistake 0 on
+its exercise's check, with the check naming the mistake (read from the check's JSON output in ``autograded/``);
 ``edited`` gets what ``untouched`` gets, because nbgrader puts the locked check cell's source back
 (checksum from the gradebook) and runs it; ``deleted`` gets full points, because the course's
 config sets ``OverwriteCells.add_missing_cells = True``: nbgrader puts the deleted check cell
@@ -114,7 +116,8 @@ MISTAKES: dict[str, tuple[Mistake, Mistake]] = {
 #: cells (by id) a unit's trimmed submissions keep besides setup, solution and check cells: add one here when a
 #: solution needs a name defined in another cell (the trimmed `deleted` submission then fails to reach full points)
 KEEP_CELLS: dict[str, tuple[str, ...]] = {}
-STUDENTS = ("correct", "untouched", "mistake1", "mistake2", "edited", "deleted")
+STUDENTS = ("correct", "untouched", "mistake1", "mistake2", "raises", "edited", "deleted")
+RAISES = 'raise ValueError("a bug in the learner\'s code")'
 EDITED_SOURCE = 'print("ok")'
 DEFAULT_STUDENT = "deleted_default"  # a deleted check cell graded with nbgrader's default config
 
@@ -210,6 +213,12 @@ def submissions(unit: str) -> dict[str, object]:
     out = {"correct": _solved(student, solution), "untouched": _trimmed(student, unit)}
     for k, mistake in enumerate(mistakes, start=1):
         out[f"mistake{k}"] = _trimmed(_solved(student, solution, mistake, unit), unit)
+    raises = _trimmed(student, unit)
+    for cell in raises.cells:
+        if _is_solution(cell):
+            assert "raise NotImplementedError()" in cell.source, f"{unit}: expected the code stub in {cell.source!r}"
+            cell.source = cell.source.replace("raise NotImplementedError()", RAISES)
+    out["raises"] = raises
     edited = _trimmed(student, unit)
     for cell in edited.cells:
         if _is_check(cell):
@@ -226,7 +235,7 @@ def expected_scores(unit: str, student: str) -> dict[str, float]:
     points = _checks(_read(unit))
     if student in ("correct", "deleted"):
         return dict(points)
-    if student in ("untouched", "edited"):
+    if student in ("untouched", "raises", "edited"):
         return {g: 0.0 for g in points}
     mistake = MISTAKES[unit][int(student[-1]) - 1]
     # other exercises of the unit may call the mistaken function: only this exercise's check is asserted
@@ -381,6 +390,8 @@ def test_score(graded, unit, student):
             assert result["status"] == "passed" and stderr == "", f"{unit}/{student}: {result}, stderr {stderr!r}"
         elif student in ("untouched", "edited"):
             assert result["status"] == "not_implemented" and "not implemented" in stderr
+        elif student == "raises":
+            assert result["status"] == "error" and f"{grade_id[len('check_'):]}: error" in stderr, result
         else:
             mistake = MISTAKES[unit][int(student[-1]) - 1]
             assert result["status"] == "wrong" and f"{mistake.grade_id}: wrong" in stderr, f"{result}{hint}"
