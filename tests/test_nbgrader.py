@@ -40,7 +40,8 @@ cells grading needs: the setup and import cells (every top-level statement an im
 :data:`KEEP_CELLS`. ``deleted`` (correct solution, trimmed, full points expected) shows that the
 trimmed notebooks have what the checks need. The whole module runs nbgrader four times, in one
 fixture: 36 notebook runs for units 01-05, about 170 s of CPU time in all (`/usr/bin/time`); 7.5 min of
-wall time on the shared 2-core machine at a load average near 10, so about 3 min on 2 idle cores.
+wall time on the shared 2-core machine at a load average near 10; estimated 2-3 min on 2 idle cores
+(not measured: no idle machine was available).
 """
 
 from __future__ import annotations
