@@ -11,6 +11,10 @@
 - every ``### BEGIN HIDDEN TESTS`` .. ``### END HIDDEN TESTS`` region of a grade cell is removed;
 - every code cell loses its outputs and execution count; cells lose their ``execution``
   timing metadata; the notebook loses its stored widget state (``metadata.widgets``);
+- cells get the lock flags nbgrader's ``generate_assignment`` writes (its ``LockCells``), which
+  JupyterLab enforces: a check cell (``grade: true, solution: false``) becomes ``editable: false,
+  deletable: false`` and ``nbgrader.locked: true``; a solution cell ``deletable: false``; a
+  read-only cell (``locked: true``, neither grade nor solution) not editable and not deletable;
 - cell ids and all other metadata are kept, so the output is the same bytes on every run.
 
 Usage::
@@ -133,6 +137,25 @@ def release_source(source: str, *, cell_type: str = "code", solution: bool = Tru
     return "\n".join(out)
 
 
+def lock_cell(cell) -> None:
+    """Write nbgrader's lock flags into one cell's metadata, as ``nbgrader generate_assignment`` does.
+
+    A check cell (grade, not solution) is not editable, not deletable and nbgrader-locked; a solution
+    cell (a manually graded answer included) is not deletable, and stays editable; a read-only cell
+    (nbgrader-locked, neither grade nor solution) is neither editable nor deletable. Other cells are
+    left as they are.
+    """
+    meta = _nbgrader(cell)
+    solution, grade, locked = bool(meta.get("solution")), bool(meta.get("grade")), bool(meta.get("locked"))
+    if solution:
+        cell.metadata["deletable"] = False
+    elif grade or locked:
+        cell.metadata["editable"] = False
+        cell.metadata["deletable"] = False
+        if grade:
+            cell.metadata["nbgrader"]["locked"] = True
+
+
 def _stable_id(notebook: str, index: int) -> str:
     return hashlib.sha1(f"{notebook}:{index}".encode()).hexdigest()[:8]
 
@@ -153,6 +176,7 @@ def release_notebook(nb, name: str = "<notebook>"):
         else:  # raw cells are copied, but a marker there is as wrong as anywhere else
             release_source(cell.source, cell_type="raw", solution=False, grade=False, where=where)
         cell.metadata.pop("execution", None)
+        lock_cell(cell)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -138,11 +139,44 @@ def test_release_notebook_clears_outputs_and_keeps_ids_and_metadata():
             assert cell.outputs == [] and cell.execution_count is None
         assert "execution" not in cell.metadata
     assert student.cells[2].source.splitlines()[2:4] == ["    # YOUR CODE HERE", "    raise NotImplementedError()"]
-    assert student.cells[2].metadata == nb.cells[2].metadata
+    assert student.cells[2].metadata == {**nb.cells[2].metadata, "deletable": False}  # + the lock flag
     assert student.cells[3].metadata.tags == ["keep"] and student.cells[3].metadata.nbgrader.points == 1
     assert student.cells[4].source == "Explain.\nYOUR ANSWER HERE"
     assert student.cells[5].source == "raw text"
     nbformat.validate(student)
+
+
+def test_check_cells_are_locked_and_solution_cells_cannot_be_deleted():
+    nb = solved_notebook()
+    nb.cells[3].metadata.nbgrader.locked = False  # a check cell whose source forgot the flag
+    nb.cells.append(code("SEED = 0", {"nbgrader": {"grade": False, "solution": False, "locked": True,
+                                                   "grade_id": "seed", "schema_version": 3}}))
+    student = release_notebook(nb, "01_rnn.ipynb")
+    imports, solution, check, answer, raw, readonly = student.cells[1:]
+    assert check.metadata.editable is False and check.metadata.deletable is False
+    assert check.metadata.nbgrader.locked is True
+    for cell in (solution, answer):  # the learner writes here: editable, but not deletable
+        assert cell.metadata.deletable is False and "editable" not in cell.metadata
+        assert cell.metadata.nbgrader.locked is False
+    assert readonly.metadata.editable is False and readonly.metadata.deletable is False
+    for cell in (student.cells[0], imports, raw):  # cells without nbgrader metadata stay as they were
+        assert "editable" not in cell.metadata and "deletable" not in cell.metadata
+    assert "editable" not in nb.cells[3].metadata and nb.cells[3].metadata.nbgrader.locked is False  # source kept
+    nbformat.validate(student)
+
+
+def test_lock_flags_are_the_ones_nbgrader_generate_assignment_writes():
+    """nbgrader's own LockCells preprocessor (run by `nbgrader generate_assignment`) gives the same flags."""
+    from nbgrader.preprocessors import LockCells
+
+    nb = solved_notebook()
+    nb.cells.append(code("SEED = 0", {"nbgrader": {"grade": False, "solution": False, "locked": True,
+                                                   "grade_id": "seed", "schema_version": 3}}))
+    ours = release_notebook(nb, "01_rnn.ipynb")
+    theirs, _ = LockCells().preprocess(copy.deepcopy(nb), {})
+    flags = [[{k: c.metadata.get(k) for k in ("editable", "deletable")} for c in n.cells] for n in (ours, theirs)]
+    assert flags[0] == flags[1]
+    assert any(f == {"editable": False, "deletable": False} for f in flags[0])
 
 
 def test_release_text_is_deterministic_with_a_trailing_newline():
