@@ -28,6 +28,8 @@ float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` t
 | ``lstm_cell`` | :func:`check_lstm_cell` |
 | ``gru_cell`` | :func:`check_gru_cell` |
 | ``build_model`` | :func:`check_adding_model` (trains the model: about 5 s on one CPU core) |
+| ``last_valid_output`` | :func:`check_last_valid_output` |
+| ``final_states`` | :func:`check_final_states` |
 """
 
 from .adding import check_adding_model
@@ -35,10 +37,11 @@ from .clipping import CLIP_TOLERANCES, check_clip_grad_norm
 from .gru import check_gru_cell
 from .harness import TOLERANCES
 from .lstm import check_lstm_cell
+from .practice import check_final_states, check_last_valid_output
 from .registry import EXERCISES, Exercise, exercises_of
 from .result import MIME_TYPE, STATUSES, CheckResult
 from .rnn import check_rnn_cell
 
 __all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "TOLERANCES", "CLIP_TOLERANCES", "EXERCISES", "Exercise",
            "exercises_of", "check_rnn_cell", "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell",
-           "check_adding_model"]
+           "check_adding_model", "check_last_valid_output", "check_final_states"]

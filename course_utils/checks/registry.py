@@ -69,6 +69,7 @@ def _register_course() -> None:
     from .clipping import check_clip_grad_norm
     from .gru import check_gru_cell
     from .lstm import check_lstm_cell
+    from .practice import check_final_states, check_last_valid_output
     from .rnn import check_rnn_cell
 
     register(Exercise("rnn_cell", "rnn_cell", "01_rnn", check_rnn_cell))
@@ -81,6 +82,12 @@ def _register_course() -> None:
     register(Exercise("gru_cell", "gru_cell", "04_gru", check_gru_cell))
     register(Exercise("build_model", "build_model", "05_comparison", check_adding_model,
                       forbidden=("course_utils.checks", "course_utils.grading"), kind="model"))
+    register(Exercise("last_valid_output", "last_valid_output", "07_layers_in_practice", check_last_valid_output,
+                      forbidden=("course_utils.practice.last_valid_output", "course_utils.checks",
+                                 "course_utils.grading")))
+    register(Exercise("final_states", "final_states", "07_layers_in_practice", check_final_states,
+                      forbidden=("course_utils.practice.final_states", "course_utils.checks",
+                                 "course_utils.grading")))
 
 
 _register_course()
