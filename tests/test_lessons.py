@@ -28,7 +28,7 @@ LESSONS = ROOT / "lessons"
 CONTRACTS = ROOT / "docs" / "CONTRACTS.md"
 
 LANGS = ("en", "ko")
-UNITS = ("01_rnn", "02_gradients_through_time", "03_lstm", "04_gru", "05_comparison")
+UNITS = ("01_rnn", "02_gradients_through_time", "03_lstm", "04_gru", "05_comparison", "07_layers_in_practice")
 #: where each language's instructor guide may live (the first existing one is used)
 INSTRUCTOR_GUIDES = {"en": ("instructor_guide.md",),
                      "ko": ("ko/instructor_guide.md", "instructor_guide.ko.md", "instructor_guide_ko.md")}
@@ -80,6 +80,7 @@ REQUIRED_EQUATIONS = {
         r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}",
     ],
     "05_comparison": [],
+    "07_layers_in_practice": [],  # its layouts are checked in the notebook; the lesson states them in words
 }
 UPDATE_GATE = {"en": "update gate", "ko": "업데이트 게이트"}
 RESET_GATE = {"en": "reset gate", "ko": "리셋 게이트"}
