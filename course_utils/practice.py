@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .data import make_generator
 
-__all__ = ["last_valid_output", "final_states", "lengths_mask", "lookahead_batch", "IGNORE_INDEX"]
+__all__ = ["IGNORE_INDEX", "final_states", "last_valid_output", "lengths_mask", "lookahead_batch"]
 
 #: the target value ``torch.nn.functional.cross_entropy`` skips by default: the padded positions
 IGNORE_INDEX = -100

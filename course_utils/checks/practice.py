@@ -17,7 +17,7 @@ from .cells import single_output
 from .harness import Case, FunctionExercise, Mistake, check_function, notebook_check
 from .result import CheckResult
 
-__all__ = ["check_last_valid_output", "check_final_states", "DEFAULT_SEED"]
+__all__ = ["DEFAULT_SEED", "check_final_states", "check_last_valid_output"]
 
 DEFAULT_SEED = 7
 
