@@ -214,3 +214,12 @@ def test_check_does_not_touch_the_global_random_state():
     check_last_valid_output(practice.last_valid_output, quiet=True)
     check_final_states(practice.final_states, quiet=True)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_last_valid_output_index_error_gets_the_hint():
+    def past_the_end(output, lengths, batch_first=False):
+        return output[int(lengths.max()) + 5]  # IndexError: past the padded length
+
+    result = check_last_valid_output(past_the_end, max_points=3, quiet=True)
+    assert (result.status, result.points) == ("error", 0)
+    assert "IndexError" in result.message and "l - 1" in result.message, result.message
