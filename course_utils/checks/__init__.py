@@ -32,6 +32,8 @@ float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` t
 | ``tbptt_step`` | :func:`check_tbptt_step` (judges the loss, the state and every parameter's ``.grad``) |
 | ``perplexity`` | :func:`check_perplexity` |
 | ``sample`` | :func:`check_sample` (every character one ``torch.multinomial`` draw from the given generator) |
+| ``last_valid_output`` | :func:`check_last_valid_output` |
+| ``final_states`` | :func:`check_final_states` |
 """
 
 from .adding import check_adding_model
@@ -40,6 +42,7 @@ from .gru import check_gru_cell
 from .harness import TOLERANCES
 from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step, yours_or_reference
 from .lstm import check_lstm_cell
+from .practice import check_final_states, check_last_valid_output
 from .registry import EXERCISES, Exercise, exercises_of
 from .result import MIME_TYPE, STATUSES, CheckResult
 from .rnn import check_rnn_cell
@@ -47,4 +50,4 @@ from .rnn import check_rnn_cell
 __all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "TOLERANCES", "CLIP_TOLERANCES", "EXERCISES", "Exercise",
            "exercises_of", "check_rnn_cell", "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell",
            "check_adding_model", "check_make_batches", "check_tbptt_step", "check_perplexity", "check_sample",
-           "yours_or_reference"]
+           "yours_or_reference", "check_last_valid_output", "check_final_states"]

@@ -72,6 +72,7 @@ def _register_course() -> None:
     from .gru import check_gru_cell
     from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step
     from .lstm import check_lstm_cell
+    from .practice import check_final_states, check_last_valid_output
     from .rnn import check_rnn_cell
 
     register(Exercise("rnn_cell", "rnn_cell", "01_rnn", check_rnn_cell))
@@ -87,6 +88,12 @@ def _register_course() -> None:
     for name, check in (("make_batches", check_make_batches), ("tbptt_step", check_tbptt_step),
                         ("perplexity", check_perplexity), ("sample", check_sample)):
         register(Exercise(name, name, "06_char_lm", check, forbidden=LM_REFERENCES))
+    register(Exercise("last_valid_output", "last_valid_output", "07_layers_in_practice", check_last_valid_output,
+                      forbidden=("course_utils.practice.last_valid_output", "course_utils.checks",
+                                 "course_utils.grading")))
+    register(Exercise("final_states", "final_states", "07_layers_in_practice", check_final_states,
+                      forbidden=("course_utils.practice.final_states", "course_utils.checks",
+                                 "course_utils.grading")))
 
 
 _register_course()
