@@ -24,6 +24,8 @@ _COURSE_RECURRENT = ("course_utils.functional", "course_utils.modules", "course_
                      "course_utils.LSTMCell", "course_utils.GRUCell", "course_utils.RNN", "course_utils.LSTM",
                      "course_utils.GRU", "course_utils.checks", "course_utils.grading")
 CELL_REFERENCES = _TORCH_RECURRENT + _COURSE_RECURRENT
+#: a backward pass written by hand must not ask autograd for the answer
+_AUTOGRAD = ("torch.autograd", "torch.func", "torch.Tensor.backward")
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,16 @@ def _register_course() -> None:
     from .clipping import check_clip_grad_norm
     from .gru import check_gru_cell
     from .lstm import check_lstm_cell
+    from .bptt import check_rnn_backward, check_rnn_step_backward
     from .rnn import check_rnn_cell
+    from .rnn_forward import check_rnn_forward
 
     register(Exercise("rnn_cell", "rnn_cell", "01_rnn", check_rnn_cell))
+    register(Exercise("rnn_forward", "rnn_forward", "01_rnn", check_rnn_forward))
+    register(Exercise("rnn_step_backward", "rnn_step_backward", "02_gradients_through_time",
+                      check_rnn_step_backward, forbidden=CELL_REFERENCES + _AUTOGRAD))
+    register(Exercise("rnn_backward", "rnn_backward", "02_gradients_through_time", check_rnn_backward,
+                      forbidden=CELL_REFERENCES + _AUTOGRAD))
     register(Exercise("clip_grad_norm", "clip_grad_norm", "02_gradients_through_time", check_clip_grad_norm,
                       forbidden=("torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_norm",
                                  "torch.nn.utils.get_total_norm", "torch.nn.utils.clip_grads_with_norm_",
