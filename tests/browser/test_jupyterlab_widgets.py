@@ -1,9 +1,10 @@
-"""The LSTM explorer in real JupyterLab, driven by headless Chromium through Playwright.
+"""The LSTM and RNN-unroll explorers in real JupyterLab, driven by headless Chromium through Playwright.
 
 A JupyterLab server starts on 127.0.0.1 (free port, no token, temporary root, config and
 settings directories), the browser opens ``widgets_demo.ipynb``, runs all cells, moves the
-forget slider with the keyboard and checks that the kernel computed the new state: the
-slider's own readout, the explorer's c_t readout and the figure image all change. Browser
+forget slider of the LSTM explorer and the recurrent-scale slider of the unroll explorer with the
+keyboard and checks that the kernel computed the new state: the slider's own readout, the
+explorer's readout (c_t; ‖h_T‖ and the spectral radius) and the figure image all change. Browser
 console errors fail the test. The server and its kernel are always stopped.
 
 Needs Chromium at /usr/bin/chromium and ``playwright`` for Python. Without them the test is
@@ -167,6 +168,14 @@ def jupyterlab(tmp_path):
 def test_forget_slider_moved_by_keyboard_updates_the_kernel_state(jupyterlab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
+    from course_utils.widgets import RNNUnrollExplorer
+
+    reference = RNNUnrollExplorer(recurrent_scale=0.9, input_scale=1.0, pattern="pulse", steps=30)
+    unroll_h_last = {}
+    for value in (0.9, 2.0):
+        reference.set(recurrent_scale=value, draw=False)
+        unroll_h_last[value] = float(reference.norms[-1])
+
     base, log_path = jupyterlab
     problems: list[str] = []
 
@@ -212,6 +221,29 @@ def test_forget_slider_moved_by_keyboard_updates_the_kernel_state(jupyterlab, tm
             expect(value).to_have_text("0.99")
             expect(c_t).to_have_text("1.4900")
             expect(figure).not_to_have_attribute("src", second_image)
+
+            # the unroll explorer: the recurrent scale from 0.9 to 0 (a pulse is gone after one step) and to 2
+            unroll = page.locator(".cu-rnn-unroll-explorer")
+            scale = unroll.locator(".widget-slider", has_text="recurrent scale")
+            scale_value = scale.locator(".widget-readout")
+            h_last = unroll.locator(".cu-readout [data-name='h_last']")
+            radius = unroll.locator(".cu-readout [data-name='spectral_radius']")
+            unroll_figure = unroll.locator("img.cu-figure")
+            unroll.scroll_into_view_if_needed()
+            expect(scale_value).to_have_text("0.90", timeout=UI_TIMEOUT_MS)
+            expect(h_last).to_have_text(f"{unroll_h_last[0.9]:.4f}")
+            expect(radius).to_have_text("0.900")
+            unroll_image = unroll_figure.get_attribute("src")
+            scale_handle = scale.locator(".noUi-handle")
+            scale_handle.focus()
+            scale_handle.press("Home")  # no recurrence: h_t = tanh(W_ih x_t), zero after the pulse
+            expect(scale_value).to_have_text("0.00")
+            expect(h_last).to_have_text("0.0000")
+            expect(unroll_figure).not_to_have_attribute("src", unroll_image)
+            scale_handle.press("End")
+            expect(scale_value).to_have_text("2.00")
+            expect(h_last).to_have_text(f"{unroll_h_last[2.0]:.4f}")  # computed by the kernel, as here
+            expect(radius).to_have_text("2.000")
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             print(f"screenshot: {tmp_path / 'failure.png'}\nserver log: {log_path}\n{log_path.read_text()[-3000:]}")
