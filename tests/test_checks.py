@@ -395,7 +395,8 @@ def test_clip_without_eps_passes_and_a_float_norm_does_not():
     (lambda g, m: clip_ok(g, m)[0], "return the total norm too"),
     (lambda g, m: clip_ok(g, m)[::-1], "the order is (clipped_list, total_norm)"),
     (lambda g, m: (clip_ok(g, m)[0][:1], clip_ok(g, m)[1]), "expected clipped_list to hold 3 tensors"),
-    (lambda g, m: (clip_ok(g, m)[0], torch.stack([x.norm() for x in g])), "expected total_norm to be a 0-dimensional tensor, got a tensor of shape (3,)"),
+    (lambda g, m: (clip_ok(g, m)[0], torch.stack([x.norm() for x in g])),
+     "expected total_norm to be a 0-dimensional tensor, got a tensor of shape (3,)"),
     (lambda g, m: None, "returned None"),
 ])
 def test_clip_malformed_answers(learner, expected):

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from course_utils.gradients import gradient_norms
-from course_utils.widgets import GateInspector, GradientFlowExplorer, GRUGateExplorer, LSTMGateExplorer, RNNUnrollExplorer
+from course_utils.widgets import (GateInspector, GradientFlowExplorer, GRUGateExplorer, LSTMGateExplorer,
+                                  RNNUnrollExplorer)
 from course_utils.widgets.unroll import input_pattern
 from course_utils.widgets.lstm import BAR_SCALE
 

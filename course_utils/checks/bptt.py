@@ -18,7 +18,8 @@ from .rnn_forward import sequence_inputs
 __all__ = ["check_rnn_step_backward", "check_rnn_backward"]
 
 DEFAULT_SEED = 1357
-STEP_SIGNATURE = "rnn_step_backward(dh, x, h_prev, h, weight_ih, weight_hh) -> (dx, dh_prev, dweight_ih, dweight_hh, dbias)"
+STEP_SIGNATURE = ("rnn_step_backward(dh, x, h_prev, h, weight_ih, weight_hh) "
+                  "-> (dx, dh_prev, dweight_ih, dweight_hh, dbias)")
 SEQ_SIGNATURE = "rnn_backward(dhs, x, h0, hs, weight_ih, weight_hh) -> (dx, dh0, dweight_ih, dweight_hh, dbias)"
 STEP_NAMES = ("dx", "dh_prev", "dweight_ih", "dweight_hh", "dbias")
 SEQ_NAMES = ("dx", "dh0", "dweight_ih", "dweight_hh", "dbias")

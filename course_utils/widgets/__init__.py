@@ -16,6 +16,7 @@ from .gradient_flow import GradientFlowExplorer
 from .gru import GRUGateExplorer
 from .inspector import GateInspector
 from .lstm import LSTMGateExplorer
-from .unroll import RNNUnrollExplorer
+from .unroll import RNNUnrollExplorer, memory_left, unrolled_states
 
-__all__ = ["GRUGateExplorer", "GateInspector", "GradientFlowExplorer", "LSTMGateExplorer", "RNNUnrollExplorer"]
+__all__ = ["GRUGateExplorer", "GateInspector", "GradientFlowExplorer", "LSTMGateExplorer", "RNNUnrollExplorer",
+           "memory_left", "unrolled_states"]

@@ -24,7 +24,7 @@ def _decade_label(exponent: int) -> str:
 
 
 class GradientFlowExplorer(Explorer):
-    """Recurrent weight scale, sequence length and cell type; a live log-scale plot of ‖∂L/∂x_t‖ (or ‖∂L/∂h_t‖).
+    """Recurrent weight scale, sequence length and cell type; a live log-scale plot of ‖∂L/∂x_t‖ or ‖∂L/∂h_t‖.
 
     Usage (notebook)::
 
@@ -109,7 +109,7 @@ class GradientFlowExplorer(Explorer):
 
     @property
     def symbol(self) -> str:
-        """What the gradient is taken with respect to: "xₜ" (wrt="input"), "hₜ", or "(hₜ, cₜ)" for the LSTM's state."""
+        """What the gradient is taken with respect to: "xₜ" (wrt="input"), else "hₜ", "(hₜ, cₜ)" for the LSTM."""
         if self.wrt == "input":
             return "xₜ"
         return "(hₜ, cₜ)" if self.cell.value == "lstm" else "hₜ"
@@ -121,6 +121,7 @@ class GradientFlowExplorer(Explorer):
 
     def _readout_html(self) -> str:
         T = len(self.norms)
-        return (f"<code>‖∂L/∂{self.symbol}‖ at the loss (step {T - 1}): {value_span('nearest', self.norms[-1], '.6f')}, "
+        return (f"<code>‖∂L/∂{self.symbol}‖ at the loss (step {T - 1}): "
+                f"{value_span('nearest', self.norms[-1], '.6f')}, "
                 f"{T - 1} steps back (step 0): {value_span('farthest', self.norms[0], '.3e')}, "
                 f"ratio {value_span('ratio', self.ratio, '.3e')}</code>")

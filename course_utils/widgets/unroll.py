@@ -41,6 +41,42 @@ def input_pattern(name: str, steps: int, seed: int = 0) -> np.ndarray:
     raise ValueError(f"input_pattern: expected one of {[p for _, p in PATTERNS]}, got {name!r}")
 
 
+def unroll_weights(hidden_size: int, recurrent_scale: float, input_scale: float,
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight_ih (H, 1), weight_hh (H, H)), float64: fixed random directions times the two scales.
+
+    weight_hh = recurrent_scale · Q, with Q a Gaussian matrix divided by its spectral radius, so
+    that the spectral radius of weight_hh *is* ``recurrent_scale``; weight_ih = input_scale · u, u ~ N(0, 1).
+    The directions depend on ``seed`` only, never on the scales.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(hidden_size, hidden_size, generator=gen, dtype=torch.float64)  # (H, H)
+    q = q / torch.linalg.eigvals(q).abs().max()  # spectral radius exactly 1
+    u = torch.randn(hidden_size, 1, generator=gen, dtype=torch.float64)  # (H, H_in=1)
+    return input_scale * u, recurrent_scale * q
+
+
+def unrolled_states(pattern: str = "pulse", steps: int = 30, recurrent_scale: float = 0.9, input_scale: float = 1.0,
+                    hidden_size: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """What :class:`RNNUnrollExplorer` computes, without a figure: (x (T,), hs (T, H)).
+
+    ``hs`` holds h_1 .. h_T of :func:`course_utils.functional.rnn_forward` from h_0 = 0 with the
+    weights of :func:`unroll_weights` and no biases.
+    """
+    x = input_pattern(pattern, steps, seed)  # (T,)
+    weight_ih, weight_hh = unroll_weights(hidden_size, recurrent_scale, input_scale, seed)
+    xs = torch.as_tensor(x, dtype=torch.float64).reshape(steps, 1, 1)  # (T, N=1, H_in=1)
+    h0 = torch.zeros(1, hidden_size, dtype=torch.float64)  # (N, H)
+    hs, _ = Fn.rnn_forward(xs, h0, weight_ih, weight_hh)  # (T, 1, H)
+    return x, hs[:, 0].numpy()  # (T,), (T, H)
+
+
+def memory_left(norms: np.ndarray) -> float:
+    """‖h_T‖ / max_t ‖h_t‖: how much of the largest state is left at the last step (0 when all are 0)."""
+    peak = float(np.max(norms))
+    return float(norms[-1]) / peak if peak > 0 else 0.0
+
+
 def _box_vertices(steps: int) -> np.ndarray:
     """One square per step t = 1..T, centred at (t, CHAIN_Y): (T, 4, 2) corners."""
     t = np.arange(1, steps + 1)[:, None]  # (T, 1)
@@ -82,10 +118,6 @@ class RNNUnrollExplorer(Explorer):
         if not MIN_STEPS <= steps <= MAX_STEPS:
             raise ValueError(f"RNNUnrollExplorer: expected steps in [{MIN_STEPS}, {MAX_STEPS}], got {steps}")
         self.hidden_size, self.seed = hidden_size, seed
-        gen = torch.Generator().manual_seed(seed)
-        q = torch.randn(hidden_size, hidden_size, generator=gen, dtype=torch.float64)  # (H, H)
-        self._q = q / torch.linalg.eigvals(q).abs().max()  # spectral radius exactly 1
-        self._u = torch.randn(hidden_size, 1, generator=gen, dtype=torch.float64)  # (H, H_in=1)
         self.recurrent_scale = float_slider("recurrent scale", recurrent_scale, 0.0, 2.0, step=0.05)
         self.input_scale = float_slider("input scale", input_scale, 0.0, 3.0, step=0.05)
         self.pattern = widgets.ToggleButtons(options=PATTERNS, value=pattern, description="input",
@@ -149,14 +181,11 @@ class RNNUnrollExplorer(Explorer):
 
     # ------------------------------------------------------------------ state
     def _compute(self) -> None:
-        T = self.steps.value
-        self.x = input_pattern(self.pattern.value, T, self.seed)  # (T,)
-        self.weight_hh = self.recurrent_scale.value * self._q  # (H, H), the same at every step
-        self.weight_ih = self.input_scale.value * self._u  # (H, 1)
-        x = torch.as_tensor(self.x, dtype=torch.float64).reshape(T, 1, 1)  # (T, N=1, H_in=1)
-        h0 = torch.zeros(1, self.hidden_size, dtype=torch.float64)  # (N, H)
-        hs, _ = Fn.rnn_forward(x, h0, self.weight_ih, self.weight_hh)  # (T, 1, H)
-        self.hs = hs[:, 0].numpy()  # (T, H)
+        rec, inp = self.recurrent_scale.value, self.input_scale.value
+        # the same weight_ih (H, 1) and weight_hh (H, H) at every step
+        self.weight_ih, self.weight_hh = unroll_weights(self.hidden_size, rec, inp, self.seed)
+        self.x, self.hs = unrolled_states(self.pattern.value, self.steps.value, rec, inp, self.hidden_size,
+                                          self.seed)  # (T,), (T, H)
         self.norms = np.linalg.norm(self.hs, axis=1)  # (T,)
         self.spectral_radius = float(torch.linalg.eigvals(self.weight_hh).abs().max())  # = recurrent_scale
 
@@ -192,8 +221,7 @@ class RNNUnrollExplorer(Explorer):
     @property
     def memory(self) -> float:
         """‖h_T‖ / max_t ‖h_t‖: how much of the largest state is left at the last step (0 when all are 0)."""
-        peak = float(self.norms.max())
-        return float(self.norms[-1]) / peak if peak > 0 else 0.0
+        return memory_left(self.norms)
 
     def _readout_html(self) -> str:
         T = self.steps.value
