@@ -18,6 +18,7 @@ import torch
 from course_utils.gradients import gradient_norms
 from course_utils.widgets import (GateInspector, GradientFlowExplorer, GRUGateExplorer, LSTMGateExplorer,
                                   RNNUnrollExplorer)
+from course_utils.widgets import memory_left, unrolled_states
 from course_utils.widgets.unroll import input_pattern
 from course_utils.widgets.lstm import BAR_SCALE
 
@@ -293,6 +294,15 @@ def test_unroll_weights_do_not_depend_on_the_length_or_the_input():
     e.set(recurrent_scale=0.45, input_scale=0.5)
     torch.testing.assert_close(e.weight_hh, w_hh * 0.5, rtol=1e-12, atol=0)  # default 0.9 -> 0.45
     torch.testing.assert_close(e.weight_ih, w_ih * 0.5, rtol=1e-12, atol=0)
+
+
+def test_unroll_states_without_a_figure_are_the_explorers():
+    e = RNNUnrollExplorer(recurrent_scale=1.2, input_scale=0.7, pattern="sine", steps=25, seed=3)
+    x, hs = unrolled_states("sine", 25, recurrent_scale=1.2, input_scale=0.7, seed=3)
+    np.testing.assert_array_equal(x, e.x)
+    np.testing.assert_array_equal(hs, e.hs)
+    assert memory_left(np.linalg.norm(hs, axis=1)) == e.memory
+    assert memory_left(np.zeros(4)) == 0.0
 
 
 def test_unroll_pulse_memory_fades_below_one_and_persists_above():
