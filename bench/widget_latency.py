@@ -26,8 +26,13 @@ import time
 import matplotlib
 import torch
 
-from course_utils.widgets import (GateInspector, GradientFlowExplorer, GRUGateExplorer, LSTMGateExplorer,
-                                  RNNUnrollExplorer)
+from course_utils.widgets import (
+    GateInspector,
+    GradientFlowExplorer,
+    GRUGateExplorer,
+    LSTMGateExplorer,
+    RNNUnrollExplorer,
+)
 
 TARGET_MS = {"single-step": 30.0, "multi-step": 100.0}
 

@@ -415,8 +415,8 @@ def _clip(grads, max_norm):
 
 @pytest.mark.parametrize("learner, mistake_id, text", [
     (lambda g, m: (_clip(g, m)[0], _clip(g, m)[1].item()), "total_norm_not_a_tensor",
-     "expected total_norm to be a 0-dimensional tensor (as `torch.nn.utils.clip_grad_norm_` returns), "
-     "got a Python float"),
+     ("expected total_norm to be a 0-dimensional tensor (as `torch.nn.utils.clip_grad_norm_` returns), "
+      "got a Python float")),
     (lambda g, m: (_clip(g, m)[0], float(_clip(g, m)[1])), "total_norm_not_a_tensor", "without `.item()`"),
     (lambda g, m: (_clip(g, m)[0], _clip(g, m)[1].reshape(1)), "total_norm_not_0d",
      "got a tensor of shape (1,) — `.reshape(())`"),

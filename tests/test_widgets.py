@@ -16,11 +16,17 @@ import pytest
 import torch
 
 from course_utils.gradients import gradient_norms
-from course_utils.widgets import (GateInspector, GradientFlowExplorer, GRUGateExplorer, LSTMGateExplorer,
-                                  RNNUnrollExplorer)
-from course_utils.widgets import memory_left, unrolled_states
-from course_utils.widgets.unroll import input_pattern
+from course_utils.widgets import (
+    GateInspector,
+    GradientFlowExplorer,
+    GRUGateExplorer,
+    LSTMGateExplorer,
+    RNNUnrollExplorer,
+    memory_left,
+    unrolled_states,
+)
 from course_utils.widgets.lstm import BAR_SCALE
+from course_utils.widgets.unroll import input_pattern
 
 matplotlib.use("Agg")  # pyplot picks its backend at the first figure, so this still comes first
 

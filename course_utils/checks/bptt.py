@@ -56,8 +56,8 @@ _STEP_RULES = [
     ("tanh_applied_again", None, "tanh_derivative_of_tanh_h",
      "the derivative of tanh is computed as 1 − tanh(h_t)²; h_t already *is* tanh(a_t), so it is 1 − h_t²."),
     ("transposed_weight_hh", ("dh_prev",), "transposed_weight_hh",
-     "dh_prev uses W_hh transposed wrongly: ∂L/∂h_{t-1} = W_hhᵀ ∂L/∂a_t, which for rows is `da @ weight_hh` "
-     "(the forward pass used `h @ weight_hh.T`)."),
+     ("dh_prev uses W_hh transposed wrongly: ∂L/∂h_{t-1} = W_hhᵀ ∂L/∂a_t, which for rows is `da @ weight_hh` "
+      "(the forward pass used `h @ weight_hh.T`).")),
     ("transposed_weight_ih", ("dx",), "transposed_weight_ih",
      "dx uses W_ih transposed wrongly: ∂L/∂x_t = W_ihᵀ ∂L/∂a_t, which for rows is `da @ weight_ih`."),
     ("dh_prev_without_weight", ("dh_prev",), "dh_prev_missing_weight",
@@ -121,20 +121,20 @@ _SEQ_RULES = [
     ("no_tanh_derivative", None, "missing_tanh_derivative",
      f"the derivative of tanh is missing: at every step {_DA}."),
     ("missing_next_step_gradient", None, "missing_next_step_gradient",
-     "the gradient from the next step is missing: h_t feeds h_{t+1} too, so ∂L/∂h_t = dhs[t] + (dh_prev of "
-     "step t+1). Carry dh_prev from one step to the one before it."),
+     ("the gradient from the next step is missing: h_t feeds h_{t+1} too, so ∂L/∂h_t = dhs[t] + (dh_prev of "
+      "step t+1). Carry dh_prev from one step to the one before it.")),
     ("missing_output_gradient", None, "missing_output_gradient",
-     "the gradient from the outputs is used at the last step only: every h_t is an output, so "
-     "∂L/∂h_t = dhs[t] + (dh_prev of step t+1) at every step."),
+     ("the gradient from the outputs is used at the last step only: every h_t is an output, so "
+      "∂L/∂h_t = dhs[t] + (dh_prev of step t+1) at every step.")),
     ("weight_grads_last_step_only", ("dweight_ih", "dweight_hh", "dbias"), "weight_grads_last_step_only",
-     "the weight gradients come from the last step only: the same weights serve every step, so their "
-     "gradients are summed over all T steps."),
+     ("the weight gradients come from the last step only: the same weights serve every step, so their "
+      "gradients are summed over all T steps.")),
     ("weight_grads_overwritten", ("dweight_ih", "dweight_hh", "dbias"), "weight_grads_overwritten",
-     "the weight gradients are overwritten at every step, so the first step's remain: the same weights serve "
-     "every step, so add every step's gradient (`dweight_hh = dweight_hh + step_dweight_hh`)."),
+     ("the weight gradients are overwritten at every step, so the first step's remain: the same weights serve "
+      "every step, so add every step's gradient (`dweight_hh = dweight_hh + step_dweight_hh`).")),
     ("transposed_weight_hh", None, "transposed_weight_hh",
-     "the gradient to the previous state uses W_hh transposed wrongly: ∂L/∂h_{t-1} = W_hhᵀ ∂L/∂a_t, "
-     "for rows `da @ weight_hh`."),
+     ("the gradient to the previous state uses W_hh transposed wrongly: ∂L/∂h_{t-1} = W_hhᵀ ∂L/∂a_t, "
+      "for rows `da @ weight_hh`.")),
     ("transposed_weight_ih", ("dx",), "transposed_weight_ih",
      "dx uses W_ih transposed wrongly: ∂L/∂x_t = W_ihᵀ ∂L/∂a_t, for rows `da @ weight_ih`."),
     ("h0_ignored", ("dweight_hh",), "h0_ignored",
@@ -142,11 +142,11 @@ _SEQ_RULES = [
     ("dweight_hh_uses_h_t", ("dweight_hh",), "dweight_hh_uses_h_t",
      "dweight_hh uses h_t at each step; W_hh multiplied h_{t-1}: use hs[t-1] (h0 at the first step)."),
     ("loop_forward_in_time", None, "loop_forward_in_time",
-     "the loop runs forward in time: the gradient flows backwards, from step T to step 1 "
-     "(`for t in reversed(range(T))`), so that dh_prev of step t+1 is known when step t needs it."),
+     ("the loop runs forward in time: the gradient flows backwards, from step T to step 1 "
+      "(`for t in reversed(range(T))`), so that dh_prev of step t+1 is known when step t needs it.")),
     ("dx_in_reverse_order", ("dx",), "dx_in_reverse_order",
-     "dx is in reverse time order: the loop collects the steps from T down to 1; reverse the list before "
-     "stacking so that dx[t] belongs to x[t]."),
+     ("dx is in reverse time order: the loop collects the steps from T down to 1; reverse the list before "
+      "stacking so that dx[t] belongs to x[t].")),
     ("dh0_not_through_first_step", ("dh0",), "dh0_not_through_first_step",
      "dh0 is ∂L/∂h_1; ∂L/∂h_0 is one step further back: the dh_prev the first step returns."),
 ]

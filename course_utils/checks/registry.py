@@ -69,10 +69,10 @@ def exercises_of(unit: str) -> list[Exercise]:
 
 def _register_course() -> None:
     from .adding import check_adding_model
+    from .bptt import check_rnn_backward, check_rnn_step_backward
     from .clipping import check_clip_grad_norm
     from .gru import check_gru_cell
     from .lstm import check_lstm_cell
-    from .bptt import check_rnn_backward, check_rnn_step_backward
     from .rnn import check_rnn_cell
     from .rnn_forward import check_rnn_forward
 
