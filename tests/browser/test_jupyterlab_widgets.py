@@ -4,7 +4,9 @@ A JupyterLab server starts on 127.0.0.1 (free port, no token, temporary root, co
 settings directories), the browser opens ``widgets_demo.ipynb``, runs all cells, moves the
 forget slider of the LSTM explorer and the recurrent-scale slider of the unroll explorer with the
 keyboard and checks that the kernel computed the new state: the slider's own readout, the
-explorer's readout (c_t; ‖h_T‖ and the spectral radius) and the figure image all change. Browser
+explorer's readout (c_t; ‖h_T‖ and the spectral radius) and the figure image all change. A
+second test opens the stored ``solutions/01_rnn.ipynb`` without running it and checks that the
+unroll explorer's output shows its PNG (the static fallback), not only its ``repr``. Browser
 console errors fail the test. The server and its kernel are always stopped.
 
 Needs Chromium at /usr/bin/chromium and ``playwright`` for Python. Without them the test is
@@ -31,6 +33,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 NOTEBOOK = HERE / "widgets_demo.ipynb"
+STORED = REPO / "solutions" / "01_rnn.ipynb"  # run headless, outputs stored, opened here without running
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -121,10 +124,20 @@ def _stop_server(server: subprocess.Popen) -> None:
 @pytest.fixture
 def jupyterlab(tmp_path):
     """Base URL of a JupyterLab server whose root holds a copy of the demo notebook."""
+    yield from _serve(tmp_path, NOTEBOOK)
+
+
+@pytest.fixture
+def jupyterlab_stored(tmp_path):
+    """Base URL of a JupyterLab server whose root holds a copy of the stored solution of unit 01."""
+    yield from _serve(tmp_path, STORED)
+
+
+def _serve(tmp_path, notebook: Path):
     _require_browser()
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    shutil.copy(notebook, root / notebook.name)
     settings = tmp_path / "user-settings"
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
@@ -251,6 +264,33 @@ def test_forget_slider_moved_by_keyboard_updates_the_kernel_state(jupyterlab, tm
         finally:
             browser.close()
     assert not problems, "the browser reported errors:\n" + "\n".join(problems)
+
+
+@pytest.mark.browser
+def test_a_stored_explorer_opened_unrun_shows_its_picture(jupyterlab_stored, tmp_path):
+    """Issue 16 item 10: a stored notebook opened without running it (not trusted, so no widget view)
+    shows the explorer's PNG, not only its ``repr``."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, log_path = jupyterlab_stored
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        try:
+            page.goto(f"{base}/lab/tree/{STORED.name}")
+            cell = page.locator(".jp-CodeCell", has_text="widgets.RNNUnrollExplorer(").first
+            cell.scroll_into_view_if_needed(timeout=UI_TIMEOUT_MS)
+            picture = cell.locator(".jp-OutputArea-output img")
+            expect(picture).to_have_count(1, timeout=UI_TIMEOUT_MS)
+            expect(picture).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+            assert picture.evaluate("img => img.naturalWidth") > 500  # the figure, not an icon
+            expect(cell.locator(".jp-OutputArea-output")).not_to_contain_text("RNNUnrollExplorer(")
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            print(f"screenshot: {tmp_path / 'failure.png'}\nserver log: {log_path}\n{log_path.read_text()[-3000:]}")
+            raise
+        finally:
+            browser.close()
 
 
 @pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
