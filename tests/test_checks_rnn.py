@@ -190,6 +190,11 @@ def forward_with_h0(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"
     return torch.cat([h0[None], hs]), h
 
 
+def forward_list_of_states(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    hs, h = forward_ok(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+    return list(hs), h
+
+
 def forward_always_tanh(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     return forward_ok(x, h0, w_ih, w_hh, b_ih, b_hh)
 
@@ -204,6 +209,7 @@ def forward_always_tanh(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="t
     (forward_states_before, "hs_includes_h0", "the states *before* each step"),
     (forward_with_h0, "hs_includes_h0", "not h0"),
     (forward_always_tanh, "nonlinearity_ignored", "the `nonlinearity` argument is ignored"),
+    (forward_list_of_states, "states_not_stacked", "got a list of 5 items — `torch.stack(states)`"),
 ])
 def test_rnn_forward_mistakes_are_named(learner, mistake_id, text):
     result = checks.check_rnn_forward(learner, max_points=2, quiet=True)

@@ -74,6 +74,10 @@ def _unpack(value, case: Case) -> list[tuple[str, Tensor]]:
                         f"return both: `return torch.stack(states), h`")
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise Malformed(f"expected a pair (hs, h_T), got {type_name(value)}")
+    if isinstance(value[0], (tuple, list)):
+        raise Malformed(f"expected hs to be one tensor of shape {(T, N, H)}, got a {type(value[0]).__name__} of "
+                        f"{len(value[0])} items — `torch.stack(states)` stacks the states along a new dimension 0",
+                        id="states_not_stacked")
     hs, last = expect_tensor(value[0], "hs"), expect_tensor(value[1], "h_T")
     if tuple(hs.shape) == (N, H) and T > 1:
         raise Malformed(f"expected hs of shape {(T, N, H)} (every state, time first), got {(N, H)}: only the "
