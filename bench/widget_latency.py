@@ -26,7 +26,13 @@ import time
 import matplotlib
 import torch
 
-from course_utils.widgets import GateInspector, GradientFlowExplorer, GRUGateExplorer, LSTMGateExplorer
+from course_utils.widgets import (
+    GateInspector,
+    GradientFlowExplorer,
+    GRUGateExplorer,
+    LSTMGateExplorer,
+    RNNUnrollExplorer,
+)
 
 TARGET_MS = {"single-step": 30.0, "multi-step": 100.0}
 
@@ -41,7 +47,10 @@ def make_cases():
     lstm_default = LSTMGateExplorer()  # 30 steps
     lstm_explorer = LSTMGateExplorer(steps=50)
     gru_explorer = GRUGateExplorer()
+    unroll = RNNUnrollExplorer(steps=60)  # the longest unroll the slider allows
     return [
+        ("RNNUnrollExplorer T=60", "recurrent_scale", "multi-step", unroll, unroll.recurrent_scale, (0.9, 1.4)),
+        ("RNNUnrollExplorer T=60", "pattern", "multi-step", unroll, unroll.pattern, ("pulse", "noise")),
         ("LSTMGateExplorer (30 steps)", "forget", "multi-step", lstm_default, lstm_default.forget, (0.5, 0.9)),
         ("LSTMGateExplorer (50 steps)", "forget", "multi-step", lstm_explorer, lstm_explorer.forget, (0.5, 0.9)),
         ("LSTMGateExplorer (50 steps)", "c_prev", "multi-step", lstm_explorer, lstm_explorer.c_prev, (-1.0, 1.5)),

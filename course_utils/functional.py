@@ -20,6 +20,10 @@ from torch import Tensor
 
 __all__ = [
     "rnn_cell",
+    "rnn_forward",
+    "rnn_step_backward",
+    "rnn_backward",
+    "RNNGrads",
     "lstm_cell",
     "gru_cell",
     "rnn_step",
@@ -77,6 +81,105 @@ def rnn_cell(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
         raise ValueError(f"rnn_cell: expected nonlinearity 'tanh' or 'relu', got {nonlinearity!r}")
     # h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
     return rnn_step(F.linear(x, weight_ih, bias_ih), h, weight_hh, bias_hh, nonlinearity)  # (N, H)
+
+
+def rnn_forward(x: Tensor, h0: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
+                bias_ih: Tensor | None = None, bias_hh: Tensor | None = None,
+                nonlinearity: str = "tanh") -> tuple[Tensor, Tensor]:
+    """The loop over time: :func:`rnn_cell` applied at every step with the same weights.
+
+    Args:
+        x: the input sequence, time first as in ``torch.nn.RNN``: (T, N, H_in).
+        h0: the initial hidden state, (N, H); ``None`` starts from zeros.
+        weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity: as in :func:`rnn_cell`.
+
+    Returns:
+        (hs, h_T): every hidden state h_1 .. h_T, (T, N, H), and the last one, (N, H).
+        ``hs`` is ``nn.RNN``'s ``output`` and ``h_T`` its ``h_n[0]``.
+    """
+    h = h0 if h0 is not None else x.new_zeros(x.shape[1], weight_hh.shape[1])  # (N, H)
+    states = []
+    for x_t in x.unbind(0):  # T tensors (N, H_in)
+        # h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh): the same weights at every step
+        h = rnn_cell(x_t, h, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity)  # (N, H)
+        states.append(h)
+    return torch.stack(states), h  # (T, N, H), (N, H)
+
+
+class RNNGrads(NamedTuple):
+    """The gradients one backward pass of a tanh RNN returns, in this order.
+
+    ``dbias`` serves both biases: ∂L/∂b_ih = ∂L/∂b_hh, since both are added to the same
+    pre-activation a_t.
+    """
+
+    dx: Tensor  # ∂L/∂x: (N, H_in) for one step, (T, N, H_in) for a sequence
+    dh_prev: Tensor  # ∂L/∂h_{t-1} for one step, ∂L/∂h_0 for a sequence, (N, H)
+    dweight_ih: Tensor  # ∂L/∂W_ih, (H, H_in)
+    dweight_hh: Tensor  # ∂L/∂W_hh, (H, H)
+    dbias: Tensor  # ∂L/∂b_ih = ∂L/∂b_hh, (H,)
+
+
+def rnn_step_backward(dh: Tensor, x: Tensor, h_prev: Tensor, h: Tensor, weight_ih: Tensor,
+                      weight_hh: Tensor) -> RNNGrads:
+    """Backward through one tanh step h = tanh(a), a = W_ih x + b_ih + W_hh h_prev + b_hh.
+
+    Args:
+        dh: ∂L/∂h_t, everything the loss sends to this step's output, (N, H).
+        x: the step's input x_t, (N, H_in). h_prev: h_{t-1}, (N, H). h: h_t, the step's output, (N, H).
+        weight_ih: (H, H_in). weight_hh: (H, H).
+
+    Returns:
+        :class:`RNNGrads` ``(dx, dh_prev, dweight_ih, dweight_hh, dbias)``: ∂L/∂x_t (N, H_in),
+        ∂L/∂h_{t-1} (N, H), this step's share of ∂L/∂W_ih (H, H_in) and ∂L/∂W_hh (H, H),
+        and of ∂L/∂b (H,), summed over the batch.
+    """
+    # ∂L/∂a_t = ∂L/∂h_t ⊙ tanh'(a_t) = ∂L/∂h_t ⊙ (1 - h_t²)
+    da = dh * (1 - h * h)  # (N, H)
+    # ∂L/∂x_t = W_ihᵀ ∂L/∂a_t, for every row: da @ W_ih
+    dx = da @ weight_ih  # (N, H_in)
+    # ∂L/∂h_{t-1} = W_hhᵀ ∂L/∂a_t, for every row: da @ W_hh
+    dh_prev = da @ weight_hh  # (N, H)
+    # ∂L/∂W_ih = Σ_n ∂L/∂a_t x_tᵀ,  ∂L/∂W_hh = Σ_n ∂L/∂a_t h_{t-1}ᵀ   (sums over the batch rows)
+    dweight_ih = da.T @ x  # (H, H_in)
+    dweight_hh = da.T @ h_prev  # (H, H)
+    # ∂L/∂b_ih = ∂L/∂b_hh = Σ_n ∂L/∂a_t
+    dbias = da.sum(0)  # (H,)
+    return RNNGrads(dx, dh_prev, dweight_ih, dweight_hh, dbias)
+
+
+def rnn_backward(dhs: Tensor, x: Tensor, h0: Tensor, hs: Tensor, weight_ih: Tensor,
+                 weight_hh: Tensor) -> RNNGrads:
+    """Backpropagation through time for a tanh RNN run by :func:`rnn_forward`.
+
+    Args:
+        dhs: ∂L/∂h_t arriving *from the outputs* at every step (what the loss reads from each
+            h_t directly, not through later steps), (T, N, H). A loss on the last state only has
+            zeros everywhere but ``dhs[-1]``.
+        x: the input sequence, (T, N, H_in). h0: the initial state, (N, H).
+        hs: the states h_1 .. h_T that :func:`rnn_forward` returned, (T, N, H).
+        weight_ih: (H, H_in). weight_hh: (H, H).
+
+    Returns:
+        :class:`RNNGrads` ``(dx, dh0, dweight_ih, dweight_hh, dbias)``: ∂L/∂x_t for every step
+        (T, N, H_in), ∂L/∂h_0 (N, H), and the weight and bias gradients summed over time.
+    """
+    dweight_ih, dweight_hh = torch.zeros_like(weight_ih), torch.zeros_like(weight_hh)
+    dbias = hs.new_zeros(hs.shape[-1])  # (H,)
+    h_prevs = torch.cat([h0.unsqueeze(0), hs[:-1]])  # (T, N, H): h_{t-1} for every t
+    dh_next = torch.zeros_like(h0)  # ∂L/∂h_T from beyond the last step: nothing
+    dxs = []
+    for t in reversed(range(x.shape[0])):
+        # ∂L/∂h_t = (from the output at t) + (from step t+1, through h_t's use in h_{t+1})
+        dh = dhs[t] + dh_next  # (N, H)
+        step = rnn_step_backward(dh, x[t], h_prevs[t], hs[t], weight_ih, weight_hh)
+        dxs.append(step.dx)  # (N, H_in)
+        dh_next = step.dh_prev  # (N, H), carried to step t-1
+        # the same weights serve every step: their gradients are summed over time
+        dweight_ih = dweight_ih + step.dweight_ih
+        dweight_hh = dweight_hh + step.dweight_hh
+        dbias = dbias + step.dbias
+    return RNNGrads(torch.stack(dxs[::-1]), dh_next, dweight_ih, dweight_hh, dbias)  # dx: (T, N, H_in)
 
 
 # -------------------------------------------------------------------------- LSTM

@@ -385,15 +385,18 @@ def test_clip_mistakes_are_named(learner, expected):
         assert text in result.message
 
 
-def test_clip_without_eps_and_with_a_float_norm_passes():
-    assert checks.check_clip_grad_norm(lambda g, m: (clip_ok(g, m)[0], float(clip_ok(g, m)[1]))).passed
+def test_clip_without_eps_passes_and_a_float_norm_does_not():
+    assert checks.check_clip_grad_norm(clip_ok).passed  # no eps, scale as a Python float, 0-d tensor norm
+    as_float = checks.check_clip_grad_norm(lambda g, m: (clip_ok(g, m)[0], float(clip_ok(g, m)[1])), quiet=True)
+    assert as_float.status == "wrong" and as_float.mistakes == ("total_norm_not_a_tensor",)
 
 
 @pytest.mark.parametrize("learner, expected", [
     (lambda g, m: clip_ok(g, m)[0], "return the total norm too"),
     (lambda g, m: clip_ok(g, m)[::-1], "the order is (clipped_list, total_norm)"),
     (lambda g, m: (clip_ok(g, m)[0][:1], clip_ok(g, m)[1]), "expected clipped_list to hold 3 tensors"),
-    (lambda g, m: (clip_ok(g, m)[0], torch.stack([x.norm() for x in g])), "expected total_norm to be one number"),
+    (lambda g, m: (clip_ok(g, m)[0], torch.stack([x.norm() for x in g])),
+     "expected total_norm to be a 0-dimensional tensor, got a tensor of shape (3,)"),
     (lambda g, m: None, "returned None"),
 ])
 def test_clip_malformed_answers(learner, expected):

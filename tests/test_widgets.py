@@ -4,7 +4,9 @@ The explorers draw on their own Agg canvas and never touch pyplot; Agg is select
 well so that nothing in this module can open a window.
 """
 
+import base64
 import itertools
+import json
 import math
 
 import matplotlib
@@ -14,8 +16,17 @@ import pytest
 import torch
 
 from course_utils.gradients import gradient_norms
-from course_utils.widgets import GateInspector, GradientFlowExplorer, GRUGateExplorer, LSTMGateExplorer
+from course_utils.widgets import (
+    GateInspector,
+    GradientFlowExplorer,
+    GRUGateExplorer,
+    LSTMGateExplorer,
+    RNNUnrollExplorer,
+    memory_left,
+    unrolled_states,
+)
 from course_utils.widgets.lstm import BAR_SCALE
+from course_utils.widgets.unroll import input_pattern
 
 matplotlib.use("Agg")  # pyplot picks its backend at the first figure, so this still comes first
 
@@ -241,11 +252,87 @@ def test_gradient_plot_is_gradient_norms(cell, scale, seq_len, forget_bias):
     assert artist_snapshot(e) == before
 
 
+@pytest.mark.parametrize("wrt, cell, symbol", [("input", "rnn", "xₜ"), ("state", "rnn", "hₜ"),
+                                               ("state", "lstm", "(hₜ, cₜ)"), ("state", "gru", "hₜ")])
+def test_gradient_flow_names_what_it_measures(wrt, cell, symbol):
+    e = GradientFlowExplorer(hidden_size=8, wrt=wrt, cell=cell)
+    assert e.readout.value.startswith(f"<code>‖∂L/∂{symbol}‖ at the loss")
+    assert e.artists["y_label"].get_text() == f"‖∂L/∂{symbol}‖"
+    expected = gradient_norms(cell, 50, 8, 4, weight_scale=1.0, wrt=wrt, seed=0, dtype=torch.float64).numpy()
+    np.testing.assert_allclose(e.norms, expected, rtol=1e-12)
+
+
 def test_gradient_flow_shows_vanishing_for_a_small_recurrent_scale():
     e = GradientFlowExplorer()
     e.set(cell="rnn", weight_scale=0.3, seq_len=60)
     assert e.ratio < 1e-12
     assert readout_value(e, "ratio") == pytest.approx(e.ratio, rel=1e-3)
+
+
+# -------------------------------------------------------------------- RNN unrolled
+@pytest.mark.parametrize("pattern, rec, inp, steps", [("pulse", 0.9, 1.0, 30), ("sine", 1.5, 0.5, 12),
+                                                      ("noise", 0.3, 2.0, 60), ("step", 1.0, 1.0, 3)])
+def test_unroll_states_are_torch_rnn_with_the_same_weights_at_every_step(pattern, rec, inp, steps):
+    e = RNNUnrollExplorer(hidden_size=6)
+    before = artist_snapshot(e)
+    e.set(pattern=pattern, recurrent_scale=rec, input_scale=inp, steps=steps)
+    layer = torch.nn.RNN(1, 6, bias=False).double()
+    layer.load_state_dict({"weight_ih_l0": e.weight_ih, "weight_hh_l0": e.weight_hh})
+    x = torch.as_tensor(input_pattern(pattern, steps), dtype=torch.float64).reshape(steps, 1, 1)
+    with torch.no_grad():
+        output, _ = layer(x)  # one nn.RNN, its two weight matrices used at every step
+    np.testing.assert_allclose(e.hs, output[:, 0].numpy(), atol=1e-12)
+    np.testing.assert_array_equal(e.x, x[:, 0, 0].numpy())
+    np.testing.assert_allclose(e.norms, np.linalg.norm(e.hs, axis=1))
+    assert e.spectral_radius == pytest.approx(rec, abs=1e-9)  # the slider is the spectral radius of W_hh
+    assert e.artists["heatmap"].get_array().shape == (6, steps)
+    np.testing.assert_allclose(e.artists["norm_line"].get_ydata(), e.norms)
+    assert len(e.artists["boxes"].get_paths()) == steps
+    assert readout_value(e, "h_last") == pytest.approx(e.norms[-1], abs=1e-4)
+    assert artist_snapshot(e) == before  # the figure and its artists were updated, never rebuilt
+
+
+def test_unroll_weights_do_not_depend_on_the_length_or_the_input():
+    e = RNNUnrollExplorer()
+    w_hh, w_ih = e.weight_hh.clone(), e.weight_ih.clone()
+    e.set(steps=55, pattern="noise")
+    assert torch.equal(e.weight_hh, w_hh) and torch.equal(e.weight_ih, w_ih)
+    e.set(recurrent_scale=0.45, input_scale=0.5)
+    torch.testing.assert_close(e.weight_hh, w_hh * 0.5, rtol=1e-12, atol=0)  # default 0.9 -> 0.45
+    torch.testing.assert_close(e.weight_ih, w_ih * 0.5, rtol=1e-12, atol=0)
+
+
+def test_unroll_states_without_a_figure_are_the_explorers():
+    e = RNNUnrollExplorer(recurrent_scale=1.2, input_scale=0.7, pattern="sine", steps=25, seed=3)
+    x, hs = unrolled_states("sine", 25, recurrent_scale=1.2, input_scale=0.7, seed=3)
+    np.testing.assert_array_equal(x, e.x)
+    np.testing.assert_array_equal(hs, e.hs)
+    assert memory_left(np.linalg.norm(hs, axis=1)) == e.memory
+    assert memory_left(np.zeros(4)) == 0.0
+
+
+def test_unroll_pulse_memory_fades_below_one_and_persists_above():
+    e = RNNUnrollExplorer(pattern="pulse", steps=40)
+    e.set(recurrent_scale=0.0)
+    assert e.norms[0] > 0 and np.all(e.norms[1:] == 0)  # no recurrence: the pulse is gone after one step
+    e.set(recurrent_scale=0.5)
+    assert e.memory < 1e-6  # fades roughly like 0.5^t
+    e.set(recurrent_scale=1.5)
+    assert e.memory > 0.5  # spectral radius above 1: the state does not die out
+    e.set(input_scale=0.0)
+    assert np.all(e.hs == 0)  # no input, zero start, no bias: nothing ever moves
+    assert readout_value(e, "memory") == 0.0
+
+
+def test_unroll_image_changes_and_bad_arguments_are_named():
+    e = RNNUnrollExplorer()
+    first = bytes(e.image.value)
+    e.recurrent_scale.value = 1.7
+    assert bytes(e.image.value) != first and bytes(e.image.value).startswith(PNG_SIGNATURE)
+    with pytest.raises(ValueError, match="expected pattern in .*got 'square'"):
+        RNNUnrollExplorer(pattern="square")
+    with pytest.raises(ValueError, match=r"expected steps in \[3, 60\], got 100"):
+        RNNUnrollExplorer(steps=100)
 
 
 # -------------------------------------------------------------------- gate inspector
@@ -325,12 +412,14 @@ EXPLORERS = {
     "gru": GRUGateExplorer,
     "gradient_flow": lambda: GradientFlowExplorer(hidden_size=8),
     "inspector": make_inspector,
+    "unroll": RNNUnrollExplorer,
 }
 STATE = {
     "lstm": ("f", "i", "g", "o", "c", "h", "cells", "hiddens", "grads"),
     "gru": ("r", "z", "n", "h", "n_torch", "h_torch", "n_chung", "h_chung"),
     "gradient_flow": ("norms",),
     "inspector": (),
+    "unroll": ("x", "hs", "norms", "spectral_radius", "memory"),
 }
 
 
@@ -357,6 +446,9 @@ def test_display_bundle_and_no_pyplot(kind):
     bundle = e._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == e.widget.model_id
     assert bundle["text/plain"].startswith(type(e).__name__ + "(")
+    # the static fallback: the figure as a PNG, which a stored notebook opened without a kernel shows
+    assert base64.b64decode(bundle["image/png"]) == bytes(e.image.value)
+    json.dumps(bundle)  # what the kernel sends must be JSON
     assert e.image in e.widget.children and e.readout in e.widget.children
     width, height = e.fig.canvas.get_width_height()
     assert bytes(e.image.value)[16:24] == width.to_bytes(4, "big") + height.to_bytes(4, "big")  # PNG IHDR size

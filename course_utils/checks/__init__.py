@@ -24,6 +24,9 @@ float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` t
 | exercise (grade_id) | check |
 | --- | --- |
 | ``rnn_cell`` | :func:`check_rnn_cell` |
+| ``rnn_forward`` | :func:`check_rnn_forward` |
+| ``rnn_step_backward`` | :func:`check_rnn_step_backward` |
+| ``rnn_backward`` | :func:`check_rnn_backward` |
 | ``clip_grad_norm`` | :func:`check_clip_grad_norm` |
 | ``lstm_cell`` | :func:`check_lstm_cell` |
 | ``gru_cell`` | :func:`check_gru_cell` |
@@ -37,6 +40,7 @@ float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` t
 """
 
 from .adding import check_adding_model
+from .bptt import check_rnn_backward, check_rnn_step_backward
 from .clipping import CLIP_TOLERANCES, check_clip_grad_norm
 from .gru import check_gru_cell
 from .harness import TOLERANCES
@@ -46,8 +50,10 @@ from .practice import check_final_states, check_last_valid_output
 from .registry import EXERCISES, Exercise, exercises_of
 from .result import MIME_TYPE, STATUSES, CheckResult
 from .rnn import check_rnn_cell
+from .rnn_forward import check_rnn_forward
 
 __all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "TOLERANCES", "CLIP_TOLERANCES", "EXERCISES", "Exercise",
-           "exercises_of", "check_rnn_cell", "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell",
-           "check_adding_model", "check_make_batches", "check_tbptt_step", "check_perplexity", "check_sample",
-           "yours_or_reference", "check_last_valid_output", "check_final_states"]
+           "exercises_of", "check_rnn_cell", "check_rnn_forward", "check_rnn_step_backward", "check_rnn_backward",
+           "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell", "check_adding_model", "check_make_batches",
+           "check_tbptt_step", "check_perplexity", "check_sample", "yours_or_reference", "check_last_valid_output",
+           "check_final_states"]

@@ -82,14 +82,18 @@ def _unpack(value, case: Case) -> list[tuple[str, Tensor]]:
         raise Malformed(f"expected clipped_list to hold {len(grads)} tensors (one per gradient), got {len(clipped)}")
     out = [(f"clipped[{k}]", expect_tensor(g, f"clipped[{k}]")) for k, g in enumerate(clipped)]
     if isinstance(norm, Tensor):
-        if norm.numel() != 1:
-            raise Malformed(f"expected total_norm to be one number (a 0-d tensor or a float), "
-                            f"got a tensor of shape {tuple(norm.shape)}")
-        norm = norm.detach().reshape(()).to(case.dtype)
+        if norm.dim() != 0:
+            hint = (" — `.reshape(())` or `.squeeze()` makes it 0-dimensional" if norm.numel() == 1 else
+                    " — take the norm of all the gradients together, one number")
+            raise Malformed(f"expected total_norm to be a 0-dimensional tensor, got a tensor of shape "
+                            f"{tuple(norm.shape)}{hint}", id="total_norm_not_0d")
+        norm = norm.detach().to(case.dtype)
     elif isinstance(norm, numbers.Real) and not isinstance(norm, bool):
-        norm = torch.tensor(float(norm), dtype=case.dtype)
+        raise Malformed(f"expected total_norm to be a 0-dimensional tensor (as `torch.nn.utils.clip_grad_norm_` "
+                        f"returns), got a Python {type(norm).__name__} — return the tensor itself, without "
+                        f"`.item()` or `float(...)`", id="total_norm_not_a_tensor")
     else:
-        raise Malformed(f"expected total_norm to be a number or a 0-d tensor, got {type_name(norm)}")
+        raise Malformed(f"expected total_norm to be a 0-dimensional tensor, got {type_name(norm)}")
     return out + [("total_norm", norm)]
 
 

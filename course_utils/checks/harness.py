@@ -58,7 +58,15 @@ def _distinct(a: float, b: float) -> tuple[str, str]:
 
 
 class Malformed(Exception):
-    """An answer whose structure is wrong (not a tensor, wrong number of outputs); the message says how."""
+    """An answer whose structure is wrong (not a tensor, wrong number of outputs); the message says how.
+
+    ``id`` names the mistake when the structure itself gives it away (only the last state returned,
+    a Python float where a 0-d tensor belongs); it goes into ``CheckResult.mistakes``.
+    """
+
+    def __init__(self, message: str, id: str = ""):
+        super().__init__(message)
+        self.id = id
 
 
 # ------------------------------------------------------------- the exercises
@@ -194,7 +202,8 @@ def check_function(ex: FunctionExercise, fn: Any, cases: Sequence[Case], max_poi
         try:
             got = ex.unpack(answer, case)
         except Malformed as bad:
-            return CheckResult(name, "wrong", 0, max_points, f"{name}: {bad} (for {case.label})")
+            return CheckResult(name, "wrong", 0, max_points, f"{name}: {bad} (for {case.label})",
+                               (bad.id,) if bad.id else ())
         problem = _structure_problem(ex, got, expected, case)
         if problem:
             return CheckResult(name, "wrong", 0, max_points, f"{name}: {problem} (for {case.label})")

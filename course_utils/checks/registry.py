@@ -26,6 +26,9 @@ _COURSE_RECURRENT = ("course_utils.functional", "course_utils.modules", "course_
 CELL_REFERENCES = _TORCH_RECURRENT + _COURSE_RECURRENT
 #: the course's language-model references (unit 06): a learner's batches, step, perplexity and sampler must not call them
 LM_REFERENCES = ("course_utils.lm", "course_utils.training.CharLM.sample", "course_utils.checks", "course_utils.grading")
+#: a backward pass written by hand must not ask autograd for the answer (``Tensor.backward`` is not listed:
+#: it lives in torch/_tensor.py with ``__rsub__`` and other operators a run-time watch would then flag)
+_AUTOGRAD = ("torch.autograd", "torch.func")
 
 
 @dataclass(frozen=True)
@@ -68,14 +71,21 @@ def exercises_of(unit: str) -> list[Exercise]:
 
 def _register_course() -> None:
     from .adding import check_adding_model
+    from .bptt import check_rnn_backward, check_rnn_step_backward
     from .clipping import check_clip_grad_norm
     from .gru import check_gru_cell
     from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step
     from .lstm import check_lstm_cell
     from .practice import check_final_states, check_last_valid_output
     from .rnn import check_rnn_cell
+    from .rnn_forward import check_rnn_forward
 
     register(Exercise("rnn_cell", "rnn_cell", "01_rnn", check_rnn_cell))
+    register(Exercise("rnn_forward", "rnn_forward", "01_rnn", check_rnn_forward))
+    register(Exercise("rnn_step_backward", "rnn_step_backward", "02_gradients_through_time",
+                      check_rnn_step_backward, forbidden=CELL_REFERENCES + _AUTOGRAD))
+    register(Exercise("rnn_backward", "rnn_backward", "02_gradients_through_time", check_rnn_backward,
+                      forbidden=CELL_REFERENCES + _AUTOGRAD))
     register(Exercise("clip_grad_norm", "clip_grad_norm", "02_gradients_through_time", check_clip_grad_norm,
                       forbidden=("torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad_norm",
                                  "torch.nn.utils.get_total_norm", "torch.nn.utils.clip_grads_with_norm_",

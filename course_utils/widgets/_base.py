@@ -11,6 +11,7 @@ it keeps working in JupyterLab, Notebook 7, Voila and exported widget state.
 
 from __future__ import annotations
 
+import base64
 import html
 import time
 from collections.abc import Iterator
@@ -140,7 +141,14 @@ class Explorer:
 
     # ------------------------------------------------------------------ display
     def _repr_mimebundle_(self, include=None, exclude=None):
+        """The widget view, a static PNG of the figure as drawn now, and ``repr`` as text.
+
+        A frontend with the widget manager and a live kernel renders the widget; a static view of
+        a stored notebook (opened unrun, without a kernel, on nbviewer or GitHub) cannot, and
+        shows the richest type it knows: the PNG, the figure as it was when the cell ran.
+        """
         bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude)
+        bundle["image/png"] = base64.b64encode(self.image.value).decode("ascii")
         bundle["text/plain"] = repr(self)
         return bundle
 

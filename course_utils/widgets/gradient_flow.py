@@ -24,7 +24,7 @@ def _decade_label(exponent: int) -> str:
 
 
 class GradientFlowExplorer(Explorer):
-    """Recurrent weight scale, sequence length and cell type; a live log-scale plot of ‖∂L/∂x_t‖.
+    """Recurrent weight scale, sequence length and cell type; a live log-scale plot of ‖∂L/∂x_t‖ or ‖∂L/∂h_t‖.
 
     Usage (notebook)::
 
@@ -68,11 +68,11 @@ class GradientFlowExplorer(Explorer):
         (line,) = ax.plot([], [], "o-", ms=2.5, lw=1.5, color=NEGATIVE_COLOR)
         PathText(ax, (0.5, 0.0), "distance from the loss (steps back in time)", ha="center", va="top",
                  offset=(0, -18), transform=ax.transAxes)
-        PathText(ax, (0.0, 0.5), "‖∂L/∂xₜ‖" if self.wrt == "input" else "‖∂L/∂stateₜ‖", rotation=90,
-                 ha="center", va="bottom", offset=(-46, 0), transform=ax.transAxes)
+        y_label = PathText(ax, (0.0, 0.5), "", rotation=90, ha="center", va="bottom", offset=(-46, 0),
+                           transform=ax.transAxes)
         title = PathText(ax, (0.5, 1.0), "", size=10, ha="center", offset=(0, 6), transform=ax.transAxes)
         ratio = PathText(ax, (0.98, 0.94), "", ha="right", va="top", transform=ax.transAxes)
-        self.artists = {"line": line, "title": title, "ratio_text": ratio}
+        self.artists = {"line": line, "title": title, "ratio_text": ratio, "y_label": y_label}
         self._ax, self._x_ticks, self._y_ticks = ax, PathTicks(ax, "x"), PathTicks(ax, "y", grid=True)
 
     def _compute(self) -> None:
@@ -105,6 +105,14 @@ class GradientFlowExplorer(Explorer):
         a["title"].set_text(f"{names[self.cell.value]}, recurrent scale {self.weight_scale.value:.2f}{extra}, "
                             f"{T} steps")
         a["ratio_text"].set_text(f"farthest / nearest = {self.ratio:.2g}")
+        a["y_label"].set_text(f"‖∂L/∂{self.symbol}‖")
+
+    @property
+    def symbol(self) -> str:
+        """What the gradient is taken with respect to: "xₜ" (wrt="input"), else "hₜ", "(hₜ, cₜ)" for the LSTM."""
+        if self.wrt == "input":
+            return "xₜ"
+        return "(hₜ, cₜ)" if self.cell.value == "lstm" else "hₜ"
 
     @property
     def ratio(self) -> float:
@@ -113,6 +121,7 @@ class GradientFlowExplorer(Explorer):
 
     def _readout_html(self) -> str:
         T = len(self.norms)
-        return (f"<code>‖∂L/∂x‖ at the loss (step {T - 1}): {value_span('nearest', self.norms[-1], '.6f')}, "
+        return (f"<code>‖∂L/∂{self.symbol}‖ at the loss (step {T - 1}): "
+                f"{value_span('nearest', self.norms[-1], '.6f')}, "
                 f"{T - 1} steps back (step 0): {value_span('farthest', self.norms[0], '.3e')}, "
                 f"ratio {value_span('ratio', self.ratio, '.3e')}</code>")

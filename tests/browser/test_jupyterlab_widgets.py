@@ -1,9 +1,12 @@
-"""The LSTM explorer in real JupyterLab, driven by headless Chromium through Playwright.
+"""The LSTM and RNN-unroll explorers in real JupyterLab, driven by headless Chromium through Playwright.
 
 A JupyterLab server starts on 127.0.0.1 (free port, no token, temporary root, config and
 settings directories), the browser opens ``widgets_demo.ipynb``, runs all cells, moves the
-forget slider with the keyboard and checks that the kernel computed the new state: the
-slider's own readout, the explorer's c_t readout and the figure image all change. Browser
+forget slider of the LSTM explorer and the recurrent-scale slider of the unroll explorer with the
+keyboard and checks that the kernel computed the new state: the slider's own readout, the
+explorer's readout (c_t; ‖h_T‖ and the spectral radius) and the figure image all change. A
+second test opens the stored ``solutions/01_rnn.ipynb`` without running it and checks that the
+unroll explorer's output shows its PNG (the static fallback), not only its ``repr``. Browser
 console errors fail the test. The server and its kernel are always stopped.
 
 Needs Chromium at /usr/bin/chromium and ``playwright`` for Python. Without them the test is
@@ -30,6 +33,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 NOTEBOOK = HERE / "widgets_demo.ipynb"
+STORED = REPO / "solutions" / "01_rnn.ipynb"  # run headless, outputs stored, opened here without running
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
@@ -120,10 +124,20 @@ def _stop_server(server: subprocess.Popen) -> None:
 @pytest.fixture
 def jupyterlab(tmp_path):
     """Base URL of a JupyterLab server whose root holds a copy of the demo notebook."""
+    yield from _serve(tmp_path, NOTEBOOK)
+
+
+@pytest.fixture
+def jupyterlab_stored(tmp_path):
+    """Base URL of a JupyterLab server whose root holds a copy of the stored solution of unit 01."""
+    yield from _serve(tmp_path, STORED)
+
+
+def _serve(tmp_path, notebook: Path):
     _require_browser()
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    shutil.copy(notebook, root / notebook.name)
     settings = tmp_path / "user-settings"
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
@@ -166,6 +180,14 @@ def jupyterlab(tmp_path):
 @pytest.mark.browser
 def test_forget_slider_moved_by_keyboard_updates_the_kernel_state(jupyterlab, tmp_path):
     from playwright.sync_api import expect, sync_playwright
+
+    from course_utils.widgets import RNNUnrollExplorer
+
+    reference = RNNUnrollExplorer(recurrent_scale=0.9, input_scale=1.0, pattern="pulse", steps=30)
+    unroll_h_last = {}
+    for value in (0.9, 2.0):
+        reference.set(recurrent_scale=value, draw=False)
+        unroll_h_last[value] = float(reference.norms[-1])
 
     base, log_path = jupyterlab
     problems: list[str] = []
@@ -212,6 +234,29 @@ def test_forget_slider_moved_by_keyboard_updates_the_kernel_state(jupyterlab, tm
             expect(value).to_have_text("0.99")
             expect(c_t).to_have_text("1.4900")
             expect(figure).not_to_have_attribute("src", second_image)
+
+            # the unroll explorer: the recurrent scale from 0.9 to 0 (a pulse is gone after one step) and to 2
+            unroll = page.locator(".cu-rnn-unroll-explorer")
+            scale = unroll.locator(".widget-slider", has_text="recurrent scale")
+            scale_value = scale.locator(".widget-readout")
+            h_last = unroll.locator(".cu-readout [data-name='h_last']")
+            radius = unroll.locator(".cu-readout [data-name='spectral_radius']")
+            unroll_figure = unroll.locator("img.cu-figure")
+            unroll.scroll_into_view_if_needed()
+            expect(scale_value).to_have_text("0.90", timeout=UI_TIMEOUT_MS)
+            expect(h_last).to_have_text(f"{unroll_h_last[0.9]:.4f}")
+            expect(radius).to_have_text("0.900")
+            unroll_image = unroll_figure.get_attribute("src")
+            scale_handle = scale.locator(".noUi-handle")
+            scale_handle.focus()
+            scale_handle.press("Home")  # no recurrence: h_t = tanh(W_ih x_t), zero after the pulse
+            expect(scale_value).to_have_text("0.00")
+            expect(h_last).to_have_text("0.0000")
+            expect(unroll_figure).not_to_have_attribute("src", unroll_image)
+            scale_handle.press("End")
+            expect(scale_value).to_have_text("2.00")
+            expect(h_last).to_have_text(f"{unroll_h_last[2.0]:.4f}")  # computed by the kernel, as here
+            expect(radius).to_have_text("2.000")
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"))
             print(f"screenshot: {tmp_path / 'failure.png'}\nserver log: {log_path}\n{log_path.read_text()[-3000:]}")
@@ -219,6 +264,33 @@ def test_forget_slider_moved_by_keyboard_updates_the_kernel_state(jupyterlab, tm
         finally:
             browser.close()
     assert not problems, "the browser reported errors:\n" + "\n".join(problems)
+
+
+@pytest.mark.browser
+def test_a_stored_explorer_opened_unrun_shows_its_picture(jupyterlab_stored, tmp_path):
+    """Issue 16 item 10: a stored notebook opened without running it (not trusted, so no widget view)
+    shows the explorer's PNG, not only its ``repr``."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, log_path = jupyterlab_stored
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        try:
+            page.goto(f"{base}/lab/tree/{STORED.name}")
+            cell = page.locator(".jp-CodeCell", has_text="widgets.RNNUnrollExplorer(").first
+            cell.scroll_into_view_if_needed(timeout=UI_TIMEOUT_MS)
+            picture = cell.locator(".jp-OutputArea-output img")
+            expect(picture).to_have_count(1, timeout=UI_TIMEOUT_MS)
+            expect(picture).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
+            assert picture.evaluate("img => img.naturalWidth") > 500  # the figure, not an icon
+            expect(cell.locator(".jp-OutputArea-output")).not_to_contain_text("RNNUnrollExplorer(")
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            print(f"screenshot: {tmp_path / 'failure.png'}\nserver log: {log_path}\n{log_path.read_text()[-3000:]}")
+            raise
+        finally:
+            browser.close()
 
 
 @pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
