@@ -110,9 +110,19 @@ MISTAKES: dict[str, tuple[Mistake, Mistake]] = {
         Mistake("gru_cell", (("n = torch.tanh(", "n = torch.sigmoid("),), "sigmoid_for_tanh_candidate"),
         Mistake("gru_cell", (("return (1 - z) * n + z * h", "return z * n + (1 - z) * h"),), "z_swapped"),
     ),
-    "05_comparison": (  # the model check names its diagnoses in the message only
-        Mistake("build_model", (("self.head(output[:, -1])", "self.head(output)"),), None),  # every step read out
-        Mistake("build_model", ((".squeeze(-1)", ".squeeze()"),), None),  # drops the batch dimension when N = 1
+    "05_comparison": (
+        Mistake("build_model", (("self.head(output[:, -1])", "self.head(output)"),), "every_step_output"),
+        Mistake("build_model", ((".squeeze(-1)", ".squeeze()"),), "squeeze_all"),  # drops N when N = 1
+    ),
+    "06_char_lm": (
+        Mistake("perplexity", (("return torch.exp(-log_p_true.mean())", "return -log_p_true.mean()"),), "no_exp"),
+        Mistake("sample", (("torch.softmax(logits[0, -1] / temperature, dim=-1)",
+                            "torch.softmax(logits[0, -1], dim=-1) / temperature"),), "temperature_after_softmax"),
+    ),
+    "07_layers_in_practice": (
+        Mistake("last_valid_output", (("return output[steps, rows]", "return output[-1]"),), "padded_last_step"),
+        Mistake("final_states", (("return torch.cat(list(last_layer), dim=-1)",
+                                  "return torch.cat(list(last_layer.flip(0)), dim=-1)"),), "directions_swapped"),
     ),
 }
 #: cells (by id) a unit's trimmed submissions keep besides setup, solution and check cells: add one here when a

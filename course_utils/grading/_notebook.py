@@ -116,21 +116,55 @@ def _is_check_source(source: str) -> bool:
     return True
 
 
+def _scope(nodes: list[ast.AST]) -> tuple[set[str], set[str]]:
+    """(names bound, names read but not bound) in one scope; functions and classes inside are scopes of their own,
+    whose free names count as reads here."""
+    binds, reads, inner = set(), set(), []
+
+    def visit(node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            if not isinstance(node, ast.Lambda):
+                binds.add(node.name)
+                for d in node.decorator_list:
+                    visit(d)
+            for d in node.args.defaults + node.args.kw_defaults:
+                if d is not None:
+                    visit(d)
+            params = {a.arg for a in node.args.args + node.args.posonlyargs + node.args.kwonlyargs}
+            params |= {a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None}
+            body = node.body if isinstance(node.body, list) else [node.body]
+            inner.append((params, body))
+            return
+        if isinstance(node, ast.ClassDef):
+            binds.add(node.name)
+            for b in node.bases + node.decorator_list:
+                visit(b)
+            inner.append((set(), node.body))
+            return
+        if isinstance(node, ast.Name):
+            (binds if isinstance(node.ctx, (ast.Store, ast.Del)) else reads).add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            binds.update((a.asname or a.name).split(".")[0] for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for n in nodes:
+        visit(n)
+    free = set(reads)
+    for params, body in inner:
+        b, r = _scope(body)
+        free |= r - b - params
+    return binds, free - binds if False else free
+
+
 def _names(source: str) -> tuple[set[str], set[str]]:
-    """(names a cell binds at its top level, names it reads anywhere); a cell that does not parse binds nothing."""
+    """(names a cell binds at its top level, names it reads from outside: its top level's reads and the free names
+    of its functions); a cell that does not parse binds and reads nothing."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return set(), set()
-    binds, reads = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            (binds if isinstance(node.ctx, (ast.Store, ast.Del)) else reads).add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            binds.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            binds.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return binds, reads
+    return _scope(tree.body)
 
 
 def _keep_what_is_needed(cells: list[Cell]) -> list[Cell]:
