@@ -26,19 +26,26 @@ float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` t
 | ``rnn_cell`` | :func:`check_rnn_cell` |
 | ``clip_grad_norm`` | :func:`check_clip_grad_norm` |
 | ``lstm_cell`` | :func:`check_lstm_cell` |
+| ``lstm_forward`` | :func:`check_lstm_forward` |
+| ``lstm_cell_backward`` | :func:`check_lstm_cell_backward` |
 | ``gru_cell`` | :func:`check_gru_cell` |
+| ``gru_cell_chung`` | :func:`check_gru_cell_chung` |
+| ``gru_forward`` | :func:`check_gru_forward` |
 | ``build_model`` | :func:`check_adding_model` (trains the model: about 5 s on one CPU core) |
 """
 
 from .adding import check_adding_model
 from .clipping import CLIP_TOLERANCES, check_clip_grad_norm
-from .gru import check_gru_cell
+from .gru import check_gru_cell, check_gru_cell_chung
 from .harness import TOLERANCES
+from .loops import check_gru_forward, check_lstm_forward
 from .lstm import check_lstm_cell
+from .lstm_backward import check_lstm_cell_backward
 from .registry import EXERCISES, Exercise, exercises_of
 from .result import MIME_TYPE, STATUSES, CheckResult
 from .rnn import check_rnn_cell
 
 __all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "TOLERANCES", "CLIP_TOLERANCES", "EXERCISES", "Exercise",
-           "exercises_of", "check_rnn_cell", "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell",
+           "exercises_of", "check_rnn_cell", "check_clip_grad_norm", "check_lstm_cell", "check_lstm_forward",
+           "check_lstm_cell_backward", "check_gru_cell", "check_gru_cell_chung", "check_gru_forward",
            "check_adding_model"]
