@@ -18,6 +18,7 @@ from course_utils.checks import gru as gru_checks
 from course_utils.checks import loops as loop_checks
 from course_utils.checks import lstm as lstm_checks
 from course_utils.checks import lstm_backward as backward_checks
+from course_utils.checks.cells import SHAPES
 from course_utils.checks.diagnosis import split_ids
 from course_utils.checks.result import CheckResult
 
@@ -520,3 +521,51 @@ def test_every_single_mistake_is_named_by_its_own_id(mistakes, check):
             continue
         result = check(m.fn, quiet=True)
         assert result.mistakes == (m.id,), (m.id, result)
+
+
+# ------------------------------------------------------------------ every case counts, tolerances pinned
+def _perturbed(reference, wrong_call: int, by: float):
+    """The reference, except that the ``wrong_call``-th call (0-based) returns every tensor changed by ``by``."""
+    calls = []
+
+    def shift(value):
+        if isinstance(value, torch.Tensor):
+            return value + by
+        return type(value)(shift(v) for v in value)
+
+    def fn(*args, **kwargs):
+        calls.append(1)
+        out = reference(*args, **kwargs)
+        return shift(out) if len(calls) - 1 == wrong_call else out
+    return fn
+
+
+@pytest.mark.parametrize("grade_id, unit, check, reference, n_cases", [
+    ("lstm_forward", "03_lstm", checks.check_lstm_forward, Fn.lstm_forward, len(loop_checks.LOOP_SHAPES)),
+    ("lstm_cell_backward", "03_lstm", checks.check_lstm_cell_backward, Fn.lstm_cell_backward,
+     len(backward_checks.BACKWARD_SHAPES)),
+    ("gru_cell_chung", "04_gru", checks.check_gru_cell_chung, Fn.gru_cell_chung, len(SHAPES)),
+    ("gru_forward", "04_gru", checks.check_gru_forward, Fn.gru_forward, len(loop_checks.LOOP_SHAPES)),
+])
+def test_every_case_is_compared(grade_id, unit, check, reference, n_cases):
+    """An answer wrong on any single case fails: the check runs all ``n_cases`` and compares each."""
+    counting = _perturbed(reference, -1, 0.0)
+    assert check(counting, quiet=True).passed
+    for k in range(n_cases):
+        result = check(_perturbed(reference, k, 1e-3), max_points=2, quiet=True)
+        assert result.status == "wrong" and result.points == 0, (grade_id, k)
+    assert check(_perturbed(reference, n_cases, 1e-3), quiet=True).passed  # there is no case n_cases + 1
+
+
+def test_tolerances_are_pinned():
+    """float32 answers within 1e-5 pass and 1e-4 away fail; float64 within 1e-10 pass and 1e-8 away fail."""
+    def off_by(delta32, delta64):
+        def fn(*args):
+            out = Fn.gru_forward(*args)
+            delta = delta32 if out[0].dtype == torch.float32 else delta64
+            return out[0] + delta, out[1] + delta
+        return fn
+
+    assert checks.check_gru_forward(off_by(2e-6, 1e-12), quiet=True).passed
+    assert checks.check_gru_forward(off_by(1e-4, 0.0), quiet=True).status == "wrong"
+    assert checks.check_gru_forward(off_by(0.0, 1e-8), quiet=True).status == "wrong"
