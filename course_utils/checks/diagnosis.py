@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .harness import Case, Mistake, _clone
 from .result import CheckResult
 
-__all__ = ["Spec", "pairs", "split_ids", "name_error", "COMBINED"]
+__all__ = ["COMBINED", "Spec", "name_error", "pairs", "split_ids"]
 
 #: joins the ids of a combined mistake ("gate_order+missing_bias_ih")
 COMBINED = "+"

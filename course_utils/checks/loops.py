@@ -20,7 +20,7 @@ from .diagnosis import Spec, pairs, split_ids
 from .harness import Case, FunctionExercise, Malformed, Mistake, check_function, expect_tensor, notebook_check
 from .result import CheckResult, type_name
 
-__all__ = ["check_lstm_forward", "check_gru_forward", "LOOP_SHAPES"]
+__all__ = ["LOOP_SHAPES", "check_gru_forward", "check_lstm_forward"]
 
 #: (T, N, H_in, H, biases, dtype): T = 1 and T > 1, T ≠ N (so a stack on the wrong dimension shows in the shape),
 #: batch 1 and > 1, with and without biases, float32 and float64

@@ -19,7 +19,7 @@ from .cells import (
     matmul_hint,
 )
 from .diagnosis import Spec, name_error, pairs, split_ids
-from .harness import Case, FunctionExercise, Malformed, Mistake, check_function, notebook_check, expect_tensor
+from .harness import Case, FunctionExercise, Malformed, Mistake, check_function, expect_tensor, notebook_check
 from .result import CheckResult, type_name
 
 __all__ = ['check_lstm_cell']

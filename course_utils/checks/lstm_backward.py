@@ -23,7 +23,7 @@ from .diagnosis import Spec, pairs, split_ids
 from .harness import Case, FunctionExercise, Malformed, Mistake, check_function, expect_tensor, notebook_check
 from .result import CheckResult, type_name
 
-__all__ = ["check_lstm_cell_backward", "BACKWARD_SHAPES", "GRADIENTS"]
+__all__ = ["BACKWARD_SHAPES", "GRADIENTS", "check_lstm_cell_backward"]
 
 GRADIENTS = ("dx", "dh_prev", "dc_prev", "dweight_ih", "dweight_hh", "dbias")
 #: the outputs that come from the gate pre-activations' gradient da (everything but dc_prev)
