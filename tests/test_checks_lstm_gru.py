@@ -546,6 +546,8 @@ def _perturbed(reference, wrong_call: int, by: float):
      len(backward_checks.BACKWARD_SHAPES)),
     ("gru_cell_chung", "04_gru", checks.check_gru_cell_chung, Fn.gru_cell_chung, len(SHAPES)),
     ("gru_forward", "04_gru", checks.check_gru_forward, Fn.gru_forward, len(loop_checks.LOOP_SHAPES)),
+    ("lstm_cell", "03_lstm", checks.check_lstm_cell, Fn.lstm_cell, len(SHAPES)),
+    ("gru_cell", "04_gru", checks.check_gru_cell, Fn.gru_cell, len(SHAPES)),
 ])
 def test_every_case_is_compared(grade_id, unit, check, reference, n_cases):
     """An answer wrong on any single case fails: the check runs all ``n_cases`` and compares each."""
