@@ -31,6 +31,10 @@ __all__ = [
     "gru_step",
     "lstm_cell_gates",
     "gru_cell_gates",
+    "lstm_forward",
+    "lstm_cell_backward",
+    "gru_forward",
+    "gru_cell_chung",
     "LSTMGates",
     "GRUGates",
     "NONLINEARITIES",
@@ -246,6 +250,70 @@ def lstm_cell_gates(x: Tensor, state: tuple[Tensor, Tensor], weight_ih: Tensor, 
     return LSTMGates(i=i, f=f, g=g, o=o, c=c, h=h)
 
 
+def lstm_forward(x: Tensor, state0: tuple[Tensor, Tensor], weight_ih: Tensor, weight_hh: Tensor,
+                 bias_ih: Tensor | None = None, bias_hh: Tensor | None = None
+                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """An LSTM layer's loop over time: :func:`lstm_cell` at every step, the state carried along.
+
+    Args:
+        x: inputs, (T, N, H_in), time first (``torch.nn.LSTM``'s default layout).
+        state0: (h_0, c_0), each (N, H).
+        weight_ih, weight_hh, bias_ih, bias_hh: as for :func:`lstm_cell`.
+
+    Returns:
+        (outputs, (h_T, c_T)): the hidden state of every step, (T, N, H), and the last state,
+        each (N, H). ``outputs[-1]`` is ``h_T``.
+    """
+    h, c = state0
+    x_proj = F.linear(x, weight_ih, bias_ih)  # (T, N, 4H): the input part of every step in one product
+    outputs = []
+    for x_t in x_proj.unbind(0):  # x_t: (N, 4H)
+        # (h_t, c_t) = lstm_cell(x_t, (h_{t-1}, c_{t-1}))
+        h, c = lstm_step(x_t, (h, c), weight_hh, bias_hh)  # (N, H) each
+        outputs.append(h)
+    return torch.stack(outputs, dim=0), (h, c)  # (T, N, H), ((N, H), (N, H))
+
+
+def lstm_cell_backward(dh: Tensor, dc: Tensor, x: Tensor, state: tuple[Tensor, Tensor],
+                       gates: tuple[Tensor, Tensor, Tensor, Tensor, Tensor], weight_ih: Tensor,
+                       weight_hh: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The backward pass of one LSTM step (:func:`lstm_cell`), through both h_t and c_t.
+
+    Args:
+        dh: ∂L/∂h_t, (N, H). dc: ∂L/∂c_t arriving from the next step (not through h_t), (N, H).
+        x: the step's input, (N, H_in). state: (h_{t-1}, c_{t-1}), each (N, H).
+        gates: what the forward step saved, ``(i, f, g, o, c)``: the gate activations and c_t,
+            each (N, H) (the first five fields of :func:`lstm_cell_gates`).
+        weight_ih: (4H, H_in). weight_hh: (4H, H).
+
+    Returns:
+        ``(dx, dh_prev, dc_prev, dweight_ih, dweight_hh, dbias)``: ∂L/∂x (N, H_in),
+        ∂L/∂h_{t-1} (N, H), ∂L/∂c_{t-1} (N, H), ∂L/∂W_ih (4H, H_in), ∂L/∂W_hh (4H, H) and
+        ∂L/∂b (4H,), which is the gradient of ``bias_ih`` and of ``bias_hh`` alike (both are
+        added to the same pre-activations).
+    """
+    h_prev, c_prev = state
+    i, f, g, o, c = gates
+    tanh_c = torch.tanh(c)
+    # h_t = o ⊙ tanh(c_t)  ->  ∂L/∂o = ∂L/∂h_t ⊙ tanh(c_t)
+    d_o = dh * tanh_c
+    # c_t reaches L directly (dc, from step t+1) and through h_t:  ∂L/∂c_t = dc + dh ⊙ o ⊙ (1 − tanh²(c_t))
+    dc_t = dc + dh * o * (1 - tanh_c ** 2)
+    # c_t = f ⊙ c_{t-1} + i ⊙ g  ->  ∂L/∂f = ∂L/∂c_t ⊙ c_{t-1},  ∂L/∂i = ∂L/∂c_t ⊙ g,  ∂L/∂g = ∂L/∂c_t ⊙ i
+    d_f, d_i, d_g = dc_t * c_prev, dc_t * g, dc_t * i
+    # ... and ∂L/∂c_{t-1} = ∂L/∂c_t ⊙ f: the additive path, no weight matrix
+    dc_prev = dc_t * f
+    # through the activations, σ' = σ (1 − σ) and tanh' = 1 − tanh², stacked in torch's order i, f, g, o
+    da = torch.cat([d_i * i * (1 - i), d_f * f * (1 - f), d_g * (1 - g ** 2), d_o * o * (1 - o)], dim=-1)  # (N, 4H)
+    # a = W_ih x + b_ih + W_hh h_{t-1} + b_hh
+    dx = da @ weight_ih  # (N, 4H) @ (4H, H_in) -> (N, H_in)
+    dh_prev = da @ weight_hh  # (N, 4H) @ (4H, H) -> (N, H)
+    dweight_ih = da.T @ x  # (4H, N) @ (N, H_in) -> (4H, H_in): summed over the batch
+    dweight_hh = da.T @ h_prev  # (4H, N) @ (N, H) -> (4H, H)
+    dbias = da.sum(dim=0)  # (4H,)
+    return dx, dh_prev, dc_prev, dweight_ih, dweight_hh, dbias
+
+
 # --------------------------------------------------------------------------- GRU
 class GRUGates(NamedTuple):
     """Every activation of one GRU step (torch's convention), each (N, H)."""
@@ -295,3 +363,45 @@ def gru_cell_gates(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     # h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
     h_new = (1 - z) * n + z * h
     return GRUGates(r=r, z=z, n=n, h=h_new)
+
+
+def gru_forward(x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
+                bias_ih: Tensor | None = None, bias_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """A GRU layer's loop over time (PyTorch's convention): :func:`gru_cell` at every step.
+
+    Args:
+        x: inputs, (T, N, H_in), time first. h0: (N, H).
+        weight_ih, weight_hh, bias_ih, bias_hh: as for :func:`gru_cell`.
+
+    Returns:
+        (outputs, h_T): the hidden state of every step, (T, N, H), and the last one, (N, H).
+    """
+    h = h0
+    x_proj = F.linear(x, weight_ih, bias_ih)  # (T, N, 3H): the input part of every step in one product
+    outputs = []
+    for x_t in x_proj.unbind(0):  # x_t: (N, 3H)
+        # h_t = gru_cell(x_t, h_{t-1})
+        h = gru_step(x_t, h, weight_hh, bias_hh)  # (N, H)
+        outputs.append(h)
+    return torch.stack(outputs, dim=0), h  # (T, N, H), (N, H)
+
+
+def gru_cell_chung(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
+                   bias_ih: Tensor | None = None, bias_hh: Tensor | None = None) -> Tensor:
+    """One GRU step in the textbook form of Chung et al. (2014), with torch's stacked weights.
+
+    The reset gate scales h_{t-1} *before* the hidden matmul, and z_t is the share of the
+    *candidate*: ñ_t = tanh(W_in x + b_in + W_hn (r_t ⊙ h_{t-1}) + b_hn),
+    h_t = z_t ⊙ ñ_t + (1 − z_t) ⊙ h_{t-1}. r_t and z_t are computed as in :func:`gru_cell`.
+    Same arguments and shapes as :func:`gru_cell` (blocks stacked r, z, n).
+    """
+    x_r, x_z, x_n = F.linear(x, weight_ih, bias_ih).chunk(3, dim=-1)  # 3 x (N, H)
+    w_hr, w_hz, w_hn = weight_hh.chunk(3, dim=0)  # 3 x (H, H)
+    b_hr, b_hz, b_hn = bias_hh.chunk(3) if bias_hh is not None else (None, None, None)  # 3 x (H,)
+    # r_t = σ(W_ir x + b_ir + W_hr h + b_hr),  z_t = σ(W_iz x + b_iz + W_hz h + b_hz), as in PyTorch's form
+    r = torch.sigmoid(x_r + F.linear(h, w_hr, b_hr))
+    z = torch.sigmoid(x_z + F.linear(h, w_hz, b_hz))
+    # ñ_t = tanh(W_in x + b_in + W_hn (r_t ⊙ h_{t-1}) + b_hn)   (reset applied before the matmul)
+    n = torch.tanh(x_n + F.linear(r * h, w_hn, b_hn))
+    # h_t = z_t ⊙ ñ_t + (1 − z_t) ⊙ h_{t-1}   (z weights the candidate)
+    return z * n + (1 - z) * h

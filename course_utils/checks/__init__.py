@@ -29,7 +29,11 @@ float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` t
 | ``rnn_backward`` | :func:`check_rnn_backward` |
 | ``clip_grad_norm`` | :func:`check_clip_grad_norm` |
 | ``lstm_cell`` | :func:`check_lstm_cell` |
+| ``lstm_forward`` | :func:`check_lstm_forward` |
+| ``lstm_cell_backward`` | :func:`check_lstm_cell_backward` |
 | ``gru_cell`` | :func:`check_gru_cell` |
+| ``gru_cell_chung`` | :func:`check_gru_cell_chung` |
+| ``gru_forward`` | :func:`check_gru_forward` |
 | ``build_model`` | :func:`check_adding_model` (trains the model: about 5 s on one CPU core) |
 | ``make_batches`` | :func:`check_make_batches` |
 | ``tbptt_step`` | :func:`check_tbptt_step` (judges the loss, the state and every parameter's ``.grad``) |
@@ -42,10 +46,12 @@ float64. ``clip_grad_norm`` is compared at 1e-5 / 1e-6, because adding ``eps`` t
 from .adding import check_adding_model
 from .bptt import check_rnn_backward, check_rnn_step_backward
 from .clipping import CLIP_TOLERANCES, check_clip_grad_norm
-from .gru import check_gru_cell
+from .gru import check_gru_cell, check_gru_cell_chung
 from .harness import TOLERANCES
 from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step, yours_or_reference
+from .loops import check_gru_forward, check_lstm_forward
 from .lstm import check_lstm_cell
+from .lstm_backward import check_lstm_cell_backward
 from .practice import check_final_states, check_last_valid_output
 from .registry import EXERCISES, Exercise, exercises_of
 from .result import MIME_TYPE, STATUSES, CheckResult
@@ -54,6 +60,7 @@ from .rnn_forward import check_rnn_forward
 
 __all__ = ["CheckResult", "STATUSES", "MIME_TYPE", "TOLERANCES", "CLIP_TOLERANCES", "EXERCISES", "Exercise",
            "exercises_of", "check_rnn_cell", "check_rnn_forward", "check_rnn_step_backward", "check_rnn_backward",
-           "check_clip_grad_norm", "check_lstm_cell", "check_gru_cell", "check_adding_model", "check_make_batches",
+           "check_clip_grad_norm", "check_lstm_cell", "check_lstm_forward", "check_lstm_cell_backward",
+           "check_gru_cell", "check_gru_cell_chung", "check_gru_forward", "check_adding_model", "check_make_batches",
            "check_tbptt_step", "check_perplexity", "check_sample", "yours_or_reference", "check_last_valid_output",
            "check_final_states"]

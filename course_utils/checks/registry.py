@@ -73,9 +73,11 @@ def _register_course() -> None:
     from .adding import check_adding_model
     from .bptt import check_rnn_backward, check_rnn_step_backward
     from .clipping import check_clip_grad_norm
-    from .gru import check_gru_cell
+    from .gru import check_gru_cell, check_gru_cell_chung
     from .lm import check_make_batches, check_perplexity, check_sample, check_tbptt_step
+    from .loops import check_gru_forward, check_lstm_forward
     from .lstm import check_lstm_cell
+    from .lstm_backward import check_lstm_cell_backward
     from .practice import check_final_states, check_last_valid_output
     from .rnn import check_rnn_cell
     from .rnn_forward import check_rnn_forward
@@ -92,7 +94,12 @@ def _register_course() -> None:
                                  "torch.nn.utils.clip_grad", "course_utils.gradients", "course_utils.training",
                                  "course_utils.checks", "course_utils.grading")))
     register(Exercise("lstm_cell", "lstm_cell", "03_lstm", check_lstm_cell))
+    register(Exercise("lstm_forward", "lstm_forward", "03_lstm", check_lstm_forward))
+    register(Exercise("lstm_cell_backward", "lstm_cell_backward", "03_lstm", check_lstm_cell_backward,
+                      forbidden=CELL_REFERENCES + ("torch.autograd", "torch.func")))
     register(Exercise("gru_cell", "gru_cell", "04_gru", check_gru_cell))
+    register(Exercise("gru_cell_chung", "gru_cell_chung", "04_gru", check_gru_cell_chung))
+    register(Exercise("gru_forward", "gru_forward", "04_gru", check_gru_forward))
     register(Exercise("build_model", "build_model", "05_comparison", check_adding_model,
                       forbidden=("course_utils.checks", "course_utils.grading"), kind="model"))
     for name, check in (("make_batches", check_make_batches), ("tbptt_step", check_tbptt_step),
