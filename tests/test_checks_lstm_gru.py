@@ -148,7 +148,8 @@ def test_new_exercises_are_registered():
     for grade_id, unit, check, _ in NEW:
         ex = EXERCISES[grade_id]
         assert ex.function == grade_id and ex.unit == unit and ex.check is check and ex.kind == "function"
-        assert "course_utils.functional" in ex.forbidden
+        dotted = f"course_utils.functional.{grade_id}"
+        assert any(dotted == f or dotted.startswith(f + ".") for f in ex.forbidden), ex.forbidden
     assert [e.grade_id for e in exercises_of("03_lstm")] == ["lstm_cell", "lstm_forward", "lstm_cell_backward"]
     assert [e.grade_id for e in exercises_of("04_gru")] == ["gru_cell", "gru_cell_chung", "gru_forward"]
     assert "torch.autograd" in EXERCISES["lstm_cell_backward"].forbidden
@@ -157,7 +158,7 @@ def test_new_exercises_are_registered():
 @pytest.mark.parametrize("grade_id, unit, check, reference", ALL)
 def test_reference_passes(grade_id, unit, check, reference):
     state = torch.get_rng_state()
-    result = check(reference, max_points=4, quiet=True)
+    result = check(reference, max_points=4, quiet=True, watch=False)
     assert torch.equal(state, torch.get_rng_state())
     assert result.status == "passed" and result.points == 4 and result.max_points == 4 and result.mistakes == ()
     assert result.exercise == grade_id and "passed — matches the reference" in result.message
@@ -168,7 +169,7 @@ def test_not_implemented(grade_id, unit, check, reference, capsys):
     def learner(*args, **kwargs):
         raise NotImplementedError()
 
-    result = check(learner, max_points=3, quiet=True)
+    result = check(learner, max_points=3, quiet=True, watch=False)
     assert result.status == "not_implemented" and result.points == 0 and result.max_points == 3
     assert result.message == f"{grade_id}: not implemented yet — write your code in the cell above and run it again."
     assert capsys.readouterr().err == ""
@@ -178,13 +179,13 @@ def test_not_implemented(grade_id, unit, check, reference, capsys):
 
 @pytest.mark.parametrize("grade_id, unit, check, reference", NEW)
 def test_returns_none_and_error(grade_id, unit, check, reference):
-    none = check(lambda *a: None, quiet=True)
+    none = check(lambda *a: None, quiet=True, watch=False)
     assert none.status == "wrong" and none.points == 0 and "forget the `return`" in none.message
 
     def broken(*args):
         raise KeyError("oops")
 
-    error = check(broken, max_points=2, quiet=True)
+    error = check(broken, max_points=2, quiet=True, watch=False)
     assert error.status == "error" and error.points == 0 and error.max_points == 2 and error.mistakes == ()
     assert "raised KeyError" in error.message
 
@@ -249,17 +250,17 @@ def make_lstm(order="ifgo", acts="ssts", b_ih=True, b_hh=True, output="tanh_c", 
     (make_lstm(acts="ssss", returns="ch"), ("sigmoid_for_tanh_candidate", "returns_c_h")),
 ])
 def test_lstm_cell_mistakes_are_named(learner, ids):
-    named(checks.check_lstm_cell(learner, max_points=3, quiet=True), *ids, max_points=3)
+    named(checks.check_lstm_cell(learner, max_points=3, quiet=True, watch=False), *ids, max_points=3)
 
 
 def test_lstm_cell_combined_message_lists_both():
-    msg = checks.check_lstm_cell(make_lstm(order="ifog", b_hh=False), quiet=True).message
+    msg = checks.check_lstm_cell(make_lstm(order="ifog", b_hh=False), quiet=True, watch=False).message
     assert "two mistakes at once:\n  1. gates in the wrong order: your code reads them as i, f, o, g" in msg
     assert "\n  2. the bias `bias_hh` is never added" in msg
 
 
 def test_lstm_cell_chunk_along_the_batch_is_named_from_its_error():
-    result = checks.check_lstm_cell(make_lstm(split_dim=0), max_points=3, quiet=True)
+    result = checks.check_lstm_cell(make_lstm(split_dim=0), max_points=3, quiet=True, watch=False)
     assert result.status == "error" and result.points == 0 and result.mistakes == ("chunk_wrong_dim",)
     assert "a block of 4H columns meets one of H columns" in result.message  # the hint, not the matmul one
     assert "check the shapes of your matrix products" not in result.message
@@ -268,7 +269,7 @@ def test_lstm_cell_chunk_along_the_batch_is_named_from_its_error():
     def unrelated_error(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
         return lin(x, weight_hh), state[1]  # a transposed-weight shape error: not the chunk mistake
 
-    other = checks.check_lstm_cell(unrelated_error, quiet=True)
+    other = checks.check_lstm_cell(unrelated_error, quiet=True, watch=False)
     assert other.status == "error" and other.mistakes == ()
     assert "check the shapes of your matrix products" in other.message
 
@@ -326,11 +327,11 @@ def make_gru(order="rzn", acts="sst", b_ih=True, b_hh=True, z_side="old", reset=
     (make_gru(split_after_sum=True, acts="tst"), ("projections_summed_before_split", "tanh_for_sigmoid_gate")),
 ])
 def test_gru_cell_mistakes_are_named(learner, ids):
-    named(checks.check_gru_cell(learner, max_points=3, quiet=True), *ids, max_points=3)
+    named(checks.check_gru_cell(learner, max_points=3, quiet=True, watch=False), *ids, max_points=3)
 
 
 def test_gru_cell_summed_before_split_without_reset_says_why():
-    msg = checks.check_gru_cell(make_gru(reset="none"), quiet=True).message
+    msg = checks.check_gru_cell(make_gru(reset="none"), quiet=True, watch=False).message
     assert "added before splitting" in msg
 
 
@@ -352,7 +353,7 @@ def test_gru_cell_summed_before_split_without_reset_says_why():
     (make_gru(order="zrn", reset="after", z_side="new"), ("gate_order", "reset_after_matmul")),
 ])
 def test_gru_cell_chung_mistakes_are_named(learner, ids):
-    named(checks.check_gru_cell_chung(learner, max_points=3, quiet=True), *ids, max_points=3)
+    named(checks.check_gru_cell_chung(learner, max_points=3, quiet=True, watch=False), *ids, max_points=3)
 
 
 # ------------------------------------------------------------------ the loops over time
@@ -399,7 +400,7 @@ def gru_loop(cell=Fn.gru_cell, **kw):
     (lstm_loop(outputs="prev", last="first"), ("outputs_shifted", "returns_first_state")),
 ])
 def test_lstm_forward_mistakes_are_named(learner, ids):
-    named(checks.check_lstm_forward(learner, max_points=2, quiet=True), *ids, max_points=2)
+    named(checks.check_lstm_forward(learner, max_points=2, quiet=True, watch=False), *ids, max_points=2)
 
 
 @pytest.mark.parametrize("learner, ids", [
@@ -412,17 +413,17 @@ def test_lstm_forward_mistakes_are_named(learner, ids):
     (gru_loop(cell=Fn.gru_cell_chung, reverse=True), ("time_reversed", "uses_chung_cell")),
 ])
 def test_gru_forward_mistakes_are_named(learner, ids):
-    named(checks.check_gru_forward(learner, max_points=2, quiet=True), *ids, max_points=2)
+    named(checks.check_gru_forward(learner, max_points=2, quiet=True, watch=False), *ids, max_points=2)
 
 
 def test_loops_wrong_stacking_and_structure():
-    batch_first = checks.check_lstm_forward(lstm_loop(dim=1), quiet=True)
+    batch_first = checks.check_lstm_forward(lstm_loop(dim=1), quiet=True, watch=False)
     assert batch_first.status == "wrong" and batch_first.points == 0
     assert "stack the steps along dim 0" in batch_first.message
     as_list = checks.check_gru_forward(lambda *a: (list(Fn.gru_forward(*a)[0].unbind(0)), Fn.gru_forward(*a)[1]),
-                                       quiet=True)
+                                       quiet=True, watch=False)
     assert as_list.status == "wrong" and "`torch.stack(outputs, dim=0)`" in as_list.message
-    flat = checks.check_lstm_forward(lambda *a: (Fn.lstm_forward(*a)[0],) + Fn.lstm_forward(*a)[1], quiet=True)
+    flat = checks.check_lstm_forward(lambda *a: (Fn.lstm_forward(*a)[0],) + Fn.lstm_forward(*a)[1], quiet=True, watch=False)
     assert flat.status == "wrong" and "expected a pair (outputs, (h_T, c_T))" in flat.message
 
 
@@ -451,7 +452,7 @@ def make_backward(order="ifgo", dsig="ok", dtanh_g="ok", dtanh_c="ok", dc_in=Tru
 
 
 def test_learner_style_backward_is_right_when_nothing_is_changed():
-    result = checks.check_lstm_cell_backward(make_backward(), max_points=4, quiet=True)
+    result = checks.check_lstm_cell_backward(make_backward(), max_points=4, quiet=True, watch=False)
     assert result.passed and result.points == 4
 
 
@@ -478,20 +479,20 @@ def test_learner_style_backward_is_right_when_nothing_is_changed():
     (make_backward(dc_prev="zero", dsig="none"), ("cell_path_dropped", "missing_sigmoid_derivative")),
 ])
 def test_lstm_cell_backward_mistakes_are_named(learner, ids):
-    named(checks.check_lstm_cell_backward(learner, max_points=4, quiet=True), *ids, max_points=4)
+    named(checks.check_lstm_cell_backward(learner, max_points=4, quiet=True, watch=False), *ids, max_points=4)
 
 
 def test_lstm_cell_backward_shapes_and_structure():
-    unsummed = checks.check_lstm_cell_backward(make_backward(dbias_sum=False), quiet=True)
+    unsummed = checks.check_lstm_cell_backward(make_backward(dbias_sum=False), quiet=True, watch=False)
     assert unsummed.status == "wrong" and unsummed.points == 0 and "da.sum(dim=0)" in unsummed.message
-    seven = checks.check_lstm_cell_backward(make_backward(seven=True), quiet=True)
+    seven = checks.check_lstm_cell_backward(make_backward(seven=True), quiet=True, watch=False)
     assert seven.status == "wrong" and "return one `dbias`" in seven.message
 
     def transposed(*args):
         dx, dh, dc, dwi, dwh, db = Fn.lstm_cell_backward(*args)
         return dx, dh, dc, dwi.T, dwh, db
 
-    t = checks.check_lstm_cell_backward(transposed, quiet=True)
+    t = checks.check_lstm_cell_backward(transposed, quiet=True, watch=False)
     assert t.status == "wrong" and "dweight_ih = da.T @ x" in t.message
 
 
@@ -501,7 +502,7 @@ def test_lstm_cell_backward_in_place_is_wrong():
         dc += 1.0
         return out
 
-    result = checks.check_lstm_cell_backward(in_place, quiet=True)
+    result = checks.check_lstm_cell_backward(in_place, quiet=True, watch=False)
     assert result.status == "wrong" and result.points == 0 and "`dc`" in result.message
 
 
@@ -519,7 +520,7 @@ def test_every_single_mistake_is_named_by_its_own_id(mistakes, check):
     for m in mistakes():
         if "+" in m.id:
             continue
-        result = check(m.fn, quiet=True)
+        result = check(m.fn, quiet=True, watch=False)
         assert result.mistakes == (m.id,), (m.id, result)
 
 
@@ -552,11 +553,11 @@ def _perturbed(reference, wrong_call: int, by: float):
 def test_every_case_is_compared(grade_id, unit, check, reference, n_cases):
     """An answer wrong on any single case fails: the check runs all ``n_cases`` and compares each."""
     counting = _perturbed(reference, -1, 0.0)
-    assert check(counting, quiet=True).passed
+    assert check(counting, quiet=True, watch=False).passed
     for k in range(n_cases):
-        result = check(_perturbed(reference, k, 1e-3), max_points=2, quiet=True)
+        result = check(_perturbed(reference, k, 1e-3), max_points=2, quiet=True, watch=False)
         assert result.status == "wrong" and result.points == 0, (grade_id, k)
-    assert check(_perturbed(reference, n_cases, 1e-3), quiet=True).passed  # there is no case n_cases + 1
+    assert check(_perturbed(reference, n_cases, 1e-3), quiet=True, watch=False).passed  # there is no case n_cases + 1
 
 
 def test_tolerances_are_pinned():
@@ -568,6 +569,6 @@ def test_tolerances_are_pinned():
             return out[0] + delta, out[1] + delta
         return fn
 
-    assert checks.check_gru_forward(off_by(2e-6, 1e-12), quiet=True).passed
-    assert checks.check_gru_forward(off_by(1e-4, 0.0), quiet=True).status == "wrong"
-    assert checks.check_gru_forward(off_by(0.0, 1e-8), quiet=True).status == "wrong"
+    assert checks.check_gru_forward(off_by(2e-6, 1e-12), quiet=True, watch=False).passed
+    assert checks.check_gru_forward(off_by(1e-4, 0.0), quiet=True, watch=False).status == "wrong"
+    assert checks.check_gru_forward(off_by(0.0, 1e-8), quiet=True, watch=False).status == "wrong"

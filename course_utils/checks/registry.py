@@ -26,6 +26,16 @@ _COURSE_RECURRENT = ("course_utils.functional", "course_utils.modules", "course_
 CELL_REFERENCES = _TORCH_RECURRENT + _COURSE_RECURRENT
 #: the course's language-model references (unit 06): a learner's batches, step, perplexity and sampler must not call them
 LM_REFERENCES = ("course_utils.lm", "course_utils.training.CharLM.sample", "course_utils.checks", "course_utils.grading")
+#: a loop over time must not hand the whole sequence to a layer (a cell step, its own or the course's, is allowed:
+#: the exercise is the loop, and a learner who has not finished the cell exercise may loop over the reference cell)
+def _loop_references(kind: str) -> tuple[str, ...]:
+    return (f"course_utils.functional.{kind}_forward", "course_utils.modules.RNN", "course_utils.modules.LSTM",
+            "course_utils.modules.GRU", "course_utils.packing", "torch.nn.RNN", "torch.nn.LSTM", "torch.nn.GRU",
+            "torch.nn.modules.rnn.RNNBase", "torch._VF.rnn_tanh", "torch._VF.rnn_relu", "torch._VF.lstm",
+            "torch._VF.gru", "torch.rnn_tanh", "torch.rnn_relu", "torch.lstm", "torch.gru", "torch.ops.aten",
+            "course_utils.checks", "course_utils.grading")
+
+
 #: a backward pass written by hand must not ask autograd for the answer (``Tensor.backward`` is not listed:
 #: it lives in torch/_tensor.py with ``__rsub__`` and other operators a run-time watch would then flag)
 _AUTOGRAD = ("torch.autograd", "torch.func")
@@ -83,7 +93,7 @@ def _register_course() -> None:
     from .rnn_forward import check_rnn_forward
 
     register(Exercise("rnn_cell", "rnn_cell", "01_rnn", check_rnn_cell))
-    register(Exercise("rnn_forward", "rnn_forward", "01_rnn", check_rnn_forward))
+    register(Exercise("rnn_forward", "rnn_forward", "01_rnn", check_rnn_forward, forbidden=_loop_references("rnn")))
     register(Exercise("rnn_step_backward", "rnn_step_backward", "02_gradients_through_time",
                       check_rnn_step_backward, forbidden=CELL_REFERENCES + _AUTOGRAD))
     register(Exercise("rnn_backward", "rnn_backward", "02_gradients_through_time", check_rnn_backward,
@@ -94,12 +104,12 @@ def _register_course() -> None:
                                  "torch.nn.utils.clip_grad", "course_utils.gradients", "course_utils.training",
                                  "course_utils.checks", "course_utils.grading")))
     register(Exercise("lstm_cell", "lstm_cell", "03_lstm", check_lstm_cell))
-    register(Exercise("lstm_forward", "lstm_forward", "03_lstm", check_lstm_forward))
+    register(Exercise("lstm_forward", "lstm_forward", "03_lstm", check_lstm_forward, forbidden=_loop_references("lstm")))
     register(Exercise("lstm_cell_backward", "lstm_cell_backward", "03_lstm", check_lstm_cell_backward,
                       forbidden=CELL_REFERENCES + ("torch.autograd", "torch.func")))
     register(Exercise("gru_cell", "gru_cell", "04_gru", check_gru_cell))
     register(Exercise("gru_cell_chung", "gru_cell_chung", "04_gru", check_gru_cell_chung))
-    register(Exercise("gru_forward", "gru_forward", "04_gru", check_gru_forward))
+    register(Exercise("gru_forward", "gru_forward", "04_gru", check_gru_forward, forbidden=_loop_references("gru")))
     register(Exercise("build_model", "build_model", "05_comparison", check_adding_model,
                       forbidden=("course_utils.checks", "course_utils.grading"), kind="model"))
     for name, check in (("make_batches", check_make_batches), ("tbptt_step", check_tbptt_step),

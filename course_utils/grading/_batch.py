@@ -317,6 +317,8 @@ def parser() -> argparse.ArgumentParser:
                    help=f"larger files are not graded (default {d.max_size_mb:g})")
     p.add_argument("--unit", metavar="NAME", default=None,
                    help="the notebook expected (e.g. 03_lstm): a submission of another unit gets a note")
+    p.add_argument("--run-all-cells", action="store_true",
+                   help="also run the course's cells tagged demo/training (slower; for comparison)")
     p.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)  # to reproduce one report only
     return p
 
@@ -325,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     options = Options(timeout_cell=args.timeout_cell, timeout_notebook=args.timeout_notebook,
                       timeout_check=args.timeout_check, memory_mb=args.memory_mb, threads=args.threads,
-                      sandbox=not args.no_sandbox, max_size_mb=args.max_size_mb, unit=args.unit)
+                      sandbox=not args.no_sandbox, max_size_mb=args.max_size_mb, unit=args.unit,
+                      skip_demos=not args.run_all_cells)
     if args.no_sandbox:
         print("warning: --no-sandbox: the notebooks' code runs WITHOUT isolation, with your rights; every report "
               "and the CSV say so", file=sys.stderr)

@@ -55,6 +55,7 @@ class Options:
     sandbox: bool = True
     max_size_mb: float = 20.0
     unit: str | None = None
+    skip_demos: bool = True
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -326,7 +327,7 @@ def _grade(data: bytes, report: dict, options: Options, course: Course, seed: in
         report.update(status="invalid", reason=str(exc))
         return
     report["notes"] += notes
-    p = plan(nb, course.skip_sources)
+    p = plan(nb, course.skip_sources if options.skip_demos else frozenset())
     report["notes"] += p.notes
     if not p.exercises:
         report.update(status="no_exercises", reason="no exercise of the course found (no nbgrader grade_id "

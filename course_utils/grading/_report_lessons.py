@@ -42,7 +42,51 @@ SECTIONS: dict[str, dict[str, tuple[str, str]]] = {
                      "ko": ("ko/05_comparison.md", "5. 노트북에서 할 일")},
     "cmp.mistakes": {"en": ("en/05_comparison.md", "Common mistakes"),
                      "ko": ("ko/05_comparison.md", "6. 자주 하는 실수")},
+    "rnn.forward": {"en": ("en/01_rnn.md", "Exercise: `rnn_forward`"), "ko": ("ko/01_rnn.md", "연습 `rnn_forward`")},
+    "bptt.exercise": {"en": ("en/02_gradients_through_time.md", "Exercises: `rnn_step_backward` and `rnn_backward`"),
+                      "ko": ("ko/02_gradients_through_time.md", "연습 `rnn_step_backward`와 `rnn_backward`")},
+    "lstm.loops": {"en": ("en/03_lstm.md", "Exercises: `lstm_forward` and `lstm_cell_backward`"),
+                   "ko": ("ko/03_lstm.md", "연습 `lstm_forward`와 `lstm_cell_backward`")},
+    "gru.more": {"en": ("en/04_gru.md", "Exercises: `gru_cell_chung` and `gru_forward`"),
+                 "ko": ("ko/04_gru.md", "연습 `gru_cell_chung`과 `gru_forward`")},
+    "lm.batches": {"en": ("en/06_char_lm.md", "2. Batches for a long text"),
+                   "ko": ("ko/06_char_lm.md", "2. 긴 글을 배치로 자르기")},
+    "lm.tbptt": {"en": ("en/06_char_lm.md", "3. Truncated backpropagation through time"),
+                 "ko": ("ko/06_char_lm.md", "3. 절단된 시간에 따른 역전파")},
+    "lm.perplexity": {"en": ("en/06_char_lm.md", "4. Perplexity, and a baseline to beat"),
+                      "ko": ("ko/06_char_lm.md", "4. 퍼플렉서티와 넘어야 할 기준선")},
+    "lm.sampling": {"en": ("en/06_char_lm.md", "5. Sampling and temperature"),
+                    "ko": ("ko/06_char_lm.md", "5. 샘플링과 온도")},
+    "lm.exercise": {"en": ("en/06_char_lm.md", "Exercises"), "ko": ("ko/06_char_lm.md", "7. 연습 문제")},
+    "lm.mistakes": {"en": ("en/06_char_lm.md", "Common mistakes"), "ko": ("ko/06_char_lm.md", "8. 자주 하는 실수")},
+    "practice.padding": {"en": ("en/07_layers_in_practice.md",
+                                "1. Padding: a rectangle for sequences of different lengths"),
+                         "ko": ("ko/07_layers_in_practice.md", "1. 패딩: 길이가 다른 시퀀스를 직사각형에 담기")},
+    "practice.bidirectional": {"en": ("en/07_layers_in_practice.md", "5. Stacked and bidirectional layers"),
+                               "ko": ("ko/07_layers_in_practice.md", "5. 층 쌓기와 양방향 층")},
+    "practice.last": {"en": ("en/07_layers_in_practice.md", "Exercise 1: `last_valid_output`"),
+                      "ko": ("ko/07_layers_in_practice.md", "연습 1: `last_valid_output`")},
+    "practice.final": {"en": ("en/07_layers_in_practice.md", "Exercise 2: `final_states`"),
+                       "ko": ("ko/07_layers_in_practice.md", "연습 2: `final_states`")},
+    "practice.mistakes": {"en": ("en/07_layers_in_practice.md", "Common mistakes"),
+                          "ko": ("ko/07_layers_in_practice.md", "자주 하는 실수")},
 }
+
+#: the named mistakes of one check module: every exercise of that module may name them (they share variants)
+_RNN_FORWARD = ("h0_ignored", "hs_includes_h0", "input_not_advanced", "last_state_wrong", "nonlinearity_ignored",
+                "returns_last_state_only", "stacked_wrong_dim", "state_not_carried", "states_not_stacked")
+_LM_DATA = ("base_2", "chunks_not_continuing", "mean_of_sequence_perplexities", "no_exp", "no_log_softmax",
+            "probabilities_not_log", "streams_interleaved", "summed_loss", "targets_not_shifted",
+            "targets_shifted_wrong_way")
+_LM_MODEL = ("argmax_sampling", "generator_not_used", "grad_not_zeroed", "loss_summed", "state_not_carried",
+             "state_not_detached", "targets_are_inputs", "temperature_after_softmax", "temperature_multiplied",
+             "zero_grad_after_backward")
+_PRACTICE = ("direction_major_layout", "directions_swapped", "first_layer", "first_step", "longest_length_for_all",
+             "off_by_one", "padded_last_step", "reshape_without_permute", "wrong_time_dim")
+_LM_SECTION = {"base_2": "lm.perplexity", "mean_of_sequence_perplexities": "lm.perplexity", "no_exp": "lm.perplexity",
+               "no_log_softmax": "lm.perplexity", "probabilities_not_log": "lm.perplexity",
+               "summed_loss": "lm.perplexity", "argmax_sampling": "lm.sampling", "generator_not_used": "lm.sampling",
+               "temperature_after_softmax": "lm.sampling", "temperature_multiplied": "lm.sampling"}
 
 #: (exercise, stable mistake id) -> the sections that teach the point (the exercise's "common mistakes"
 #: section is linked as well, see :func:`lesson_links`)
@@ -68,6 +112,17 @@ MISTAKE_SECTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     **{("gru_cell", m): ("gru.equations",) for m in (
         "tanh_for_sigmoid_gate", "tanh_for_both_gates", "sigmoid_for_tanh_candidate", "missing_bias_ih",
         "missing_bias_hh", "missing_both_biases", "returns_candidate", "state_not_updated")},
+    ("gru_cell", "torch_form"): ("gru.conventions",),
+    ("lstm_cell", "chunk_wrong_dim"): ("lstm.code",),
+    **{("clip_grad_norm", m): ("clip.exercise",) for m in ("total_norm_not_0d", "total_norm_not_a_tensor")},
+    **{("rnn_forward", m): ("rnn.forward",) for m in _RNN_FORWARD},
+    **{(g, m): ("bptt.exercise",) for g in ("rnn_step_backward", "rnn_backward")
+       for m in ("bias_grad_not_summed", "transposed_weight_grad")},
+    **{("gru_cell_chung", m): ("gru.conventions",) for m in ("chung_form", "state_not_updated", "torch_form")},
+    **{(g, m): (_LM_SECTION.get(m, "lm.batches"),) for g in ("make_batches", "perplexity") for m in _LM_DATA},
+    **{(g, m): (_LM_SECTION.get(m, "lm.tbptt"),) for g in ("tbptt_step", "sample") for m in _LM_MODEL},
+    **{(g, m): ("practice.padding" if g == "last_valid_output" else "practice.bidirectional",)
+       for g in ("last_valid_output", "final_states") for m in _PRACTICE},
 }
 
 #: exercise -> (the section of its exercise, the section of its common mistakes)
@@ -77,6 +132,19 @@ EXERCISE_SECTIONS: dict[str, tuple[str, str]] = {
     "lstm_cell": ("lstm.exercise", "lstm.mistakes"),
     "gru_cell": ("gru.exercise", "gru.mistakes"),
     "build_model": ("cmp.exercise", "cmp.mistakes"),
+    "rnn_forward": ("rnn.forward", "rnn.mistakes"),
+    "rnn_step_backward": ("bptt.exercise", "clip.mistakes"),
+    "rnn_backward": ("bptt.exercise", "clip.mistakes"),
+    "lstm_forward": ("lstm.loops", "lstm.mistakes"),
+    "lstm_cell_backward": ("lstm.loops", "lstm.mistakes"),
+    "gru_cell_chung": ("gru.more", "gru.mistakes"),
+    "gru_forward": ("gru.more", "gru.mistakes"),
+    "make_batches": ("lm.exercise", "lm.mistakes"),
+    "tbptt_step": ("lm.exercise", "lm.mistakes"),
+    "perplexity": ("lm.exercise", "lm.mistakes"),
+    "sample": ("lm.exercise", "lm.mistakes"),
+    "last_valid_output": ("practice.last", "practice.mistakes"),
+    "final_states": ("practice.final", "practice.mistakes"),
 }
 
 
