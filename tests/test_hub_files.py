@@ -81,16 +81,27 @@ def _hub_sections(text: str) -> str:
     return "\n".join(lines[start[0]:end])
 
 
+def _code_lines(section: str) -> list[str]:
+    """The lines inside fenced code blocks (the commands), without their comments."""
+    lines, fenced = [], False
+    for line in section.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif fenced:
+            lines.append(re.sub(r"\s+#\s.*$", "", line))
+    return lines
+
+
 @pytest.mark.parametrize("guide", GUIDES, ids=["en", "ko"])
 def test_the_separate_kernel_recipe_installs_the_kernel_the_notebooks_ask_for(guide):
     names = {json.loads(p.read_text(encoding="utf-8"))["metadata"]["kernelspec"]["name"]
              for p in sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*.ipynb"))}
     assert names == {"python3"}
     section = _hub_sections(guide.read_text(encoding="utf-8"))
-    installs = [line for line in section.splitlines() if "ipykernel install" in line]
-    assert installs, f"{guide}: no `ipykernel install` command in section 6"
+    installs = [line for line in _code_lines(section) if "ipykernel install" in line]
+    assert installs, f"{guide}: no `ipykernel install` command in the JupyterHub section"
     for line in installs:
-        args = shlex.split(line.split("#")[0])
+        args = shlex.split(line)
         assert args[args.index("--name") + 1] in names, line
         assert "--prefix" in args, f"{line}: expected --prefix (the server's environment), not a system-wide install"
 
@@ -98,9 +109,10 @@ def test_the_separate_kernel_recipe_installs_the_kernel_the_notebooks_ask_for(gu
 @pytest.mark.parametrize("guide", GUIDES, ids=["en", "ko"])
 def test_the_guides_hub_section_installs_the_course_non_editable(guide):
     section = _hub_sections(guide.read_text(encoding="utf-8"))
-    for line in section.splitlines():
-        if "pip install" in line and not line.lstrip().startswith(("#", ">")):
-            assert not re.search(r"\s(-e|--editable)\b", line.split("#")[0]), line
+    installs = [line for line in _code_lines(section) if "pip install" in line]
+    assert any(re.search(r"pip install \.$", line) for line in installs), installs
+    for line in installs:
+        assert not re.search(r"\s(-e|--editable)\b", line), line
 
 
 def test_postbuild_and_dockerfile_install_non_editable_and_ship_the_override():
