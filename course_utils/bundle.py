@@ -39,8 +39,8 @@ from pathlib import Path
 
 from . import release
 
-__all__ = ["BundleError", "Bundle", "write_bundle", "find_forbidden", "publish_branch", "main",
-           "FORBIDDEN_MARKERS", "LESSON_PARTS", "EXCLUDED_LESSONS", "BUNDLE_ENTRIES"]
+__all__ = ["BUNDLE_ENTRIES", "EXCLUDED_LESSONS", "FORBIDDEN_MARKERS", "LESSON_PARTS", "Bundle", "BundleError",
+           "find_forbidden", "main", "publish_branch", "write_bundle"]
 
 FORBIDDEN_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 LESSON_PARTS = ("README.md", "en", "ko", "figures")  # under lessons/; figures only when present
@@ -207,7 +207,7 @@ def write_bundle(root: Path, dest: Path, *, archives: bool = True, install: str 
 
 
 def _git(root: Path, *args: str, env: dict | None = None, input: str | None = None) -> str:
-    done = subprocess.run(["git", *args], cwd=root, env=env, input=input, capture_output=True, text=True)
+    done = subprocess.run(["git", *args], cwd=root, env=env, input=input, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BundleError(f"git {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout.strip()
@@ -226,7 +226,7 @@ def publish_branch(root: Path, folder: Path, branch: str) -> str:
     if current == branch:
         raise BundleError(f"expected a branch other than the checked-out one, got {branch!r}")
     parent = subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref + "^{commit}"], cwd=root,
-                            capture_output=True, text=True).stdout.strip() or None
+                            capture_output=True, text=True, check=False).stdout.strip() or None
     git_dir = _git(root, "rev-parse", "--absolute-git-dir")
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GIT_DIR": git_dir, "GIT_INDEX_FILE": str(Path(tmp) / "index"),

@@ -37,9 +37,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "browser"))
-import test_jupyterlab_widgets as browser_test  # noqa: E402  (the browser test's helpers)
+import test_jupyterlab_widgets as browser_test  # the browser test's helpers
 
-from course_utils.bundle import write_bundle  # noqa: E402
+from course_utils.bundle import write_bundle
 
 REPO = Path(__file__).resolve().parent.parent.parent
 HUB_CONFIG = REPO / "hub" / "jupyterhub_config.py"
