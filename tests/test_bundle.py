@@ -162,3 +162,13 @@ def test_release_bundle_option_runs_the_bundle(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "course_utils.bundle", str(ROOT / "solutions" / "x")], cwd=ROOT,
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "expected a bundle folder outside" in bad.stderr
+
+
+def test_install_line_can_name_the_course_repository(tmp_path):
+    line = 'python -m pip install "git+https://github.com/OWNER/REPOSITORY"'
+    done = subprocess.run([sys.executable, "-m", "course_utils.bundle", str(tmp_path / "b"), "--no-archives",
+                           "--install", line], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    readme = (tmp_path / "b" / "README.md").read_text(encoding="utf-8")
+    assert line in readme and "in a clone" not in readme
+    assert not list(tmp_path.glob("*.zip")) and not list(tmp_path.glob("*.tar.gz"))
