@@ -9,7 +9,7 @@ editable: ``python -m pip install .`` in a clone), after writing the student bun
 tests/hub/test_jupyterhub.py starts JupyterHub with this file (plus free ports and temporary
 folders) and two students in headless Chromium.
 
-- Every student's server is ``jupyterhub-singleuser`` from the same environment, started through
+- Every student's server is ``jupyterhub-singleuser`` of the interpreter that runs the hub, started through
   ``hub/start-course.sh``, which copies the bundle into ``~/rnn-course`` (missing files only).
 - The spawner is JupyterHub's SimpleLocalProcessSpawner: every server runs as the hub's own
   user, with the home ``RNN_HUB_HOMES/<name>``. It needs no system accounts, so it works the same
@@ -29,7 +29,6 @@ from pathlib import Path
 c = get_config()  # noqa: F821 (defined by JupyterHub when it loads this file)
 
 HERE = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent  # the environment that runs the hub runs the students' servers
 
 c.JupyterHub.ip = os.environ.get("RNN_HUB_IP", "127.0.0.1")
 c.JupyterHub.port = int(os.environ.get("RNN_HUB_PORT", "8000"))
@@ -41,7 +40,8 @@ c.Authenticator.allow_all = True
 
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = os.environ.get("RNN_HUB_HOMES", "/srv/rnn-course/homes") + "/{username}"
-c.Spawner.cmd = [str(HERE / "start-course.sh"), str(BIN / "jupyterhub-singleuser")]
+# jupyterhub-singleuser of this very interpreter, wherever pip put the script
+c.Spawner.cmd = [str(HERE / "start-course.sh"), sys.executable, "-m", "jupyterhub.singleuser"]
 c.Spawner.environment = {"RNN_COURSE_BUNDLE": os.environ.get("RNN_COURSE_BUNDLE", "/srv/rnn-course/bundle")}
 c.Spawner.default_url = "/lab/tree/rnn-course/notebooks"
 c.Spawner.args = [

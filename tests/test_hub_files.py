@@ -143,7 +143,7 @@ def test_hub_config_binds_to_localhost_and_starts_servers_through_the_hook(monke
     assert config.JupyterHub.ip == "127.0.0.1" and config.JupyterHub.hub_ip == "127.0.0.1"
     assert config.JupyterHub.spawner_class == "simple"
     assert config.Spawner.cmd[0] == str(START) and os.access(START, os.X_OK)
-    assert Path(config.Spawner.cmd[1]).name == "jupyterhub-singleuser"
+    assert config.Spawner.cmd[1:] == [sys.executable, "-m", "jupyterhub.singleuser"]  # the hub's own environment
     settings = [a.split("=", 1)[1] for a in config.Spawner.args if a.startswith("--LabApp.app_settings_dir=")]
     assert settings and (Path(settings[0]) / "overrides.json").is_file()
     assert "--MappingKernelManager.cull_idle_timeout=1800" in config.Spawner.args
