@@ -21,6 +21,7 @@ Usage::
 
     python -m course_utils.release            # write notebooks/ from solutions/
     python -m course_utils.release --check    # exit 1 and name the stale notebooks if any
+    python -m course_utils.release --bundle DIR   # the student bundle (course_utils.bundle)
 
 A marker outside a solution cell (or a hidden-tests marker outside a grade cell), a marker
 line with anything else on it, nested or unbalanced markers are errors naming the notebook
@@ -282,7 +283,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, help=f"student notebooks (default: ROOT/{DEFAULT_DEST})")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if the student notebooks are out of date")
+    parser.add_argument("--bundle", type=Path, metavar="DIR",
+                        help="write the student bundle (no solutions) to DIR, DIR.tar.gz and DIR.zip instead; "
+                             "see python -m course_utils.bundle --help")
     args = parser.parse_args(argv)
+    if args.bundle is not None:
+        from . import bundle
+        return bundle.main([str(args.bundle)])
     root = find_root()
     source = args.source if args.source is not None else root / DEFAULT_SOURCE
     dest = args.dest if args.dest is not None else root / DEFAULT_DEST
