@@ -594,3 +594,17 @@ def test_result_carries_mistake_ids_and_a_json_bundle():
     bundle = result._repr_mimebundle_()
     assert bundle[checks.MIME_TYPE]["mistakes"] == ["relu_for_tanh"]
     assert bundle["text/plain"] == str(result)
+
+
+def test_adding_model_with_a_plain_rnn_is_told_why():
+    class PlainRNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.head = nn.RNN(2, 4, batch_first=True), nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1]).squeeze(-1)
+
+    result = checks.check_adding_model(PlainRNN, target_mse=1e-6, quiet=True, **FAST)
+    assert result.status == "wrong" and "plain RNN" in result.message
+    assert result.mistakes in (("does_not_learn",), ("learns_too_slowly",))

@@ -251,6 +251,9 @@ def _run(runner, seq_len, steps, batch_size, lr, clip, target_mse, test_size, se
         return _wrong("your model's predictions on the test set could not be read (expected a float tensor of "
                       f"shape ({test_size},)).", max_points)
     budget = f"{steps} training steps (batch {batch_size}, T={seq_len})"
+    plain = set(info.get("recurrent", [])) <= {"RNN", "RNNCell"}
+    cell_hint = (" Your recurrent layer is a plain RNN: its gradient through 30 steps mostly vanishes (unit 02), "
+                 "so it rarely learns this task within the budget; an LSTM or a GRU does.") if plain else ""
     if mse < target_mse:
         runner.ablate()
         ablated = _mse(runner, x_test, y_test)
@@ -266,11 +269,12 @@ def _run(runner, seq_len, steps, batch_size, lr, clip, target_mse, test_size, se
         return _wrong_id(f"your model does not learn: after {budget} its test MSE is {fmt(mse)}, no better than the "
                          f"{fmt(ADDING_BASELINE_MSE)} of always predicting the mean (1.0); the target is below "
                          f"{target_mse}. Check that the model reads the whole sequence (`batch_first=True`), "
-                         f"reads out the last time step, and that every layer's output is used.", max_points,
-                         "does_not_learn")
+                         f"reads out the last time step, and that every layer's output is used.{cell_hint}",
+                         max_points, "does_not_learn")
     return _wrong_id(f"your model learns, but not enough: after {budget} its test MSE is {fmt(mse)}, the target is "
-                     f"below {target_mse} (predicting the mean gives {fmt(ADDING_BASELINE_MSE)}). A gated cell "
-                     f"(LSTM or GRU) with a larger hidden size learns faster.", max_points, "learns_too_slowly")
+                     f"below {target_mse} (predicting the mean gives {fmt(ADDING_BASELINE_MSE)}). "
+                     + (cell_hint.strip() if plain else "A larger hidden size (32 to 64) or a forget-gate bias of 1 "
+                        "helps a gated cell learn faster."), max_points, "learns_too_slowly")
 
 
 def _mse(runner, x: Tensor, y: Tensor) -> float | None:
