@@ -608,3 +608,76 @@ def test_adding_model_with_a_plain_rnn_is_told_why():
     result = checks.check_adding_model(PlainRNN, target_mse=1e-6, quiet=True, **FAST)
     assert result.status == "wrong" and "plain RNN" in result.message
     assert result.mistakes in (("does_not_learn",), ("learns_too_slowly",))
+
+
+# ------------------------------------------- every named mistake of rnn_cell, written as a learner would
+def _pre(x, h, w_ih, w_hh, b_ih, b_hh, *, ih=True, hh=True, t_ih=False, t_hh=False, use_h=True):
+    out = x @ (w_ih if t_ih else w_ih.T)
+    if use_h:
+        out = out + h @ (w_hh if t_hh else w_hh.T)
+    if ih and b_ih is not None:
+        out = out + b_ih
+    if hh and b_hh is not None:
+        out = out + b_hh
+    return out
+
+
+RNN_LEARNERS = {
+    "relu_for_tanh": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.relu(_pre(x, h, a, b, c, d)),
+    "nonlinearity_ignored": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(_pre(x, h, a, b, c, d)),
+    "sigmoid_for_tanh": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.sigmoid(_pre(x, h, a, b, c, d)),
+    "no_nonlinearity": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": _pre(x, h, a, b, c, d),
+    "missing_bias_ih": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(
+        _pre(x, h, a, b, c, d, ih=False)) if nonlinearity == "tanh" else torch.relu(_pre(x, h, a, b, c, d, ih=False)),
+    "missing_bias_hh": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(
+        _pre(x, h, a, b, c, d, hh=False)) if nonlinearity == "tanh" else torch.relu(_pre(x, h, a, b, c, d, hh=False)),
+    "missing_both_biases": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(
+        _pre(x, h, a, b, c, d, ih=False, hh=False)) if nonlinearity == "tanh" else torch.relu(
+        _pre(x, h, a, b, c, d, ih=False, hh=False)),
+    "transposed_weight_ih": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(
+        _pre(x, h, a, b, c, d, t_ih=True)),
+    "transposed_weight_hh": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(
+        _pre(x, h, a, b, c, d, t_hh=True)),
+    "transposed_both_weights": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(
+        _pre(x, h, a, b, c, d, t_ih=True, t_hh=True)),
+    "swapped_weights": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(_pre(x, h, b, a, c, d)),
+    "hidden_state_ignored": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(
+        _pre(x, h, a, b, c, d, use_h=False)),
+    "state_not_updated": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": h.clone(),
+    "returns_input": lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": x.clone(),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(RNN_LEARNERS))
+def test_every_rnn_cell_mistake_is_named(mistake):
+    result = checks.check_rnn_cell(RNN_LEARNERS[mistake], max_points=2, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0), result.message
+    assert result.mistakes == (mistake,), result.message
+    assert "Likely mistake" in result.message
+
+
+def test_clip_answer_with_only_the_clipped_list_gets_the_pair_message():
+    result = checks.check_clip_grad_norm(lambda grads, max_norm: [g.clone() for g in grads], quiet=True)
+    assert result.status == "wrong" and "return the total norm too" in result.message
+
+
+def test_a_call_with_the_wrong_arguments_gets_the_signature_hint():
+    result = checks.check_rnn_cell(lambda x, h: x, quiet=True)
+    assert result.status == "error"
+    assert 'the function is called as `rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, ' \
+           'nonlinearity="tanh")`' in result.message
+
+
+def test_a_wrong_shape_gets_the_checks_shape_hint():
+    result = checks.check_rnn_cell(lambda x, h, a, b, c=None, d=None, nonlinearity="tanh": torch.tanh(
+        _pre(x, h, a, b, c, d)).T.contiguous() if x.shape[0] != b.shape[0] else torch.tanh(
+        _pre(x, h, a, b, c, d))[:, :1], quiet=True)
+    assert result.status == "wrong" and "Hint: h_t has one row per batch element" in result.message
+
+
+def test_distinct_prints_as_few_digits_as_tell_numbers_apart():
+    from course_utils.checks.harness import _distinct
+    assert _distinct(0.5, 0.25) == ("0.5000", "0.2500")
+    assert _distinct(0.7558, 0.75581) == ("0.75580", "0.75581")
+    assert _distinct(1.0, 1.0 + 1e-12) == ("1.000000000000", "1.000000000001")
+    assert _distinct(1.0, 1.0) == ("1.00000000000000000", "1.00000000000000000")

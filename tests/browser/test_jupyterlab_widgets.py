@@ -121,6 +121,32 @@ def _stop_server(server: subprocess.Popen) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def move_forget_to_zero(page, timeout_ms: int = UI_TIMEOUT_MS):
+    """Move the LSTM explorer's forget slider to 0 by keyboard; the readout, the kernel's c_t and the figure follow.
+
+    Returns the slider's handle, its readout, the c_t readout and the figure (for more moves). The hub test
+    drives each student's explorer with it too.
+    """
+    from playwright.sync_api import expect
+
+    explorer = page.locator(".cu-lstm-gate-explorer")
+    slider = explorer.locator(".widget-slider", has_text="forget f")
+    value = slider.locator(".widget-readout")
+    c_t = explorer.locator(".cu-readout [data-name='c']")
+    figure = explorer.locator("img.cu-figure")
+    expect(value).to_have_text("0.90", timeout=timeout_ms)
+    expect(c_t).to_have_text("1.4000")  # c_t = 0.9·1.0 + 1.0·0.5
+    expect(figure).to_have_attribute("src", re.compile(r"^(blob:|data:image/png)"))
+    first_image = figure.get_attribute("src")
+    handle = slider.locator(".noUi-handle")
+    handle.focus()
+    handle.press("Home")  # forget = 0: the old cell is dropped
+    expect(value).to_have_text("0.00", timeout=timeout_ms)
+    expect(c_t).to_have_text("0.5000", timeout=timeout_ms)  # computed by the kernel: c_t = 0·1.0 + 1.0·0.5
+    expect(figure).not_to_have_attribute("src", first_image, timeout=timeout_ms)
+    return handle, value, c_t, figure
+
+
 @pytest.fixture
 def jupyterlab(tmp_path):
     """Base URL of a JupyterLab server whose root holds a copy of the demo notebook."""
@@ -209,22 +235,7 @@ def test_forget_slider_moved_by_keyboard_updates_the_kernel_state(jupyterlab, tm
             page.locator(".lm-MenuBar-item", has_text="Run").first.click()
             page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()  # Run > Run All Cells
 
-            explorer = page.locator(".cu-lstm-gate-explorer")
-            slider = explorer.locator(".widget-slider", has_text="forget f")
-            value = slider.locator(".widget-readout")
-            c_t = explorer.locator(".cu-readout [data-name='c']")
-            figure = explorer.locator("img.cu-figure")
-            expect(value).to_have_text("0.90", timeout=UI_TIMEOUT_MS)
-            expect(c_t).to_have_text("1.4000")  # c_t = 0.9·1.0 + 1.0·0.5
-            expect(figure).to_have_attribute("src", re.compile(r"^(blob:|data:image/png)"))
-            first_image = figure.get_attribute("src")
-
-            handle = slider.locator(".noUi-handle")
-            handle.focus()
-            handle.press("Home")  # forget = 0: the old cell is dropped
-            expect(value).to_have_text("0.00")
-            expect(c_t).to_have_text("0.5000")  # computed by the kernel: c_t = 0·1.0 + 1.0·0.5
-            expect(figure).not_to_have_attribute("src", first_image)
+            handle, value, c_t, figure = move_forget_to_zero(page)
             second_image = figure.get_attribute("src")
 
             handle.press("End")  # forget = 1: everything is kept

@@ -208,7 +208,7 @@ def _demo_source() -> str:
 
 @pytest.mark.hub
 def test_two_students_run_a_notebook_and_move_a_slider_at_the_same_time(jupyterhub, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     base, homes, bundle, hub, log_path = jupyterhub
     problems: list[str] = []
@@ -275,21 +275,7 @@ def test_two_students_run_a_notebook_and_move_a_slider_at_the_same_time(jupyterh
             for name, page in pages.items():
                 page.evaluate(ADD_CELL_JS, _demo_source())
             for name, page in pages.items():
-                explorer = page.locator(".cu-lstm-gate-explorer")
-                slider = explorer.locator(".widget-slider", has_text="forget f")
-                value = slider.locator(".widget-readout")
-                c_t = explorer.locator(".cu-readout [data-name='c']")
-                figure = explorer.locator("img.cu-figure")
-                expect(value).to_have_text("0.90", timeout=UI_TIMEOUT_MS)
-                expect(c_t).to_have_text("1.4000")  # c_t = 0.9·1.0 + 1.0·0.5
-                expect(figure).to_have_attribute("src", re.compile(r"^(blob:|data:image/png)"))
-                first_image = figure.get_attribute("src")
-                handle = slider.locator(".noUi-handle")
-                handle.focus()
-                handle.press("Home")  # forget = 0
-                expect(value).to_have_text("0.00", timeout=UI_TIMEOUT_MS)
-                expect(c_t).to_have_text("0.5000", timeout=UI_TIMEOUT_MS)  # computed by the kernel
-                expect(figure).not_to_have_attribute("src", first_image, timeout=UI_TIMEOUT_MS)
+                browser_test.move_forget_to_zero(page, UI_TIMEOUT_MS)  # the figure and c_t follow the slider
 
             for name, page in pages.items():  # the settings override is in force; no news popup
                 schema = page.evaluate(  # the server applies overrides.json to the schema's defaults
