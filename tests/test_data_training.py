@@ -133,3 +133,28 @@ def test_gradient_norms_vanish_and_explode():
     assert lstm[0] / lstm[-1] > 1e-3
     with pytest.raises(ValueError, match="gradient_norms: expected wrt 'input' or 'state'"):
         gradients.gradient_norms("rnn", 5, wrt="weights")
+
+
+def test_summary_line_says_what_training_reached():
+    from course_utils.training import History, summary_line
+    history = History()
+    assert summary_line("LSTM", history) == "LSTM: 0 steps"
+    history.loss += [0.51234, 0.3, 0.0312]
+    assert summary_line("LSTM", history) == "LSTM: 3 steps, loss 0.5123 -> 0.0312"
+
+
+def test_stored_solutions_show_no_progress_bar_stuck_at_zero():
+    """In a notebook, fit's bar gives way to its summary line: a stored solution never shows "0%|" (issue 16)."""
+    import json
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "solutions"
+    stuck = []
+    for path in sorted(root.glob("*.ipynb")):
+        for k, cell in enumerate(json.loads(path.read_text())["cells"]):
+            for out in cell.get("outputs", []):
+                text = out.get("text", "") if out.get("output_type") == "stream" else \
+                    out.get("data", {}).get("text/plain", "")
+                text = "".join(text) if isinstance(text, list) else text
+                if "0%|" in text and "100%|" not in text:
+                    stuck.append(f"{path.name} cell {k}")
+    assert stuck == []

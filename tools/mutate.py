@@ -34,10 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: file -> the tests that cover it (run against each of its mutants)
 TARGETS = {
-    "course_utils/functional.py": ["tests/test_modules.py", "tests/test_checks.py", "tests/test_functional_extra.py"],
+    "course_utils/functional.py": ["tests/test_gradients_independent.py", "tests/test_modules.py", "tests/test_checks_rnn.py", "tests/test_checks_lstm_gru.py",
+                                   "tests/test_torch_parity.py", "tests/test_checks.py"],
     "course_utils/modules.py": ["tests/test_modules.py", "tests/test_bad_input.py", "tests/test_torch_parity.py"],
     "course_utils/packing.py": ["tests/test_packing.py", "tests/test_torch_parity.py"],
-    "course_utils/gradients.py": ["tests/test_data_training.py", "tests/test_checks.py", "tests/test_gradients.py"],
+    "course_utils/gradients.py": ["tests/test_gradients_independent.py", "tests/test_data_training.py", "tests/test_checks.py"],
     "course_utils/data.py": ["tests/test_data_training.py"],
     "course_utils/training.py": ["tests/test_data_training.py"],
     "course_utils/release.py": ["tests/test_release.py"],
