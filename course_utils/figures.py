@@ -338,6 +338,71 @@ def comparison() -> Figure:
     return fig
 
 
+# ----------------------------------------------------------------------------- 06: temperature
+TEMPERATURE_LOGITS = (2.6, 1.9, 1.4, 0.9, 0.5, 0.1, -0.3, -0.8)  # next-character scores z_v, illustrative
+TEMPERATURE_CHARS = ("e", "a", "t", "o", "s", "h", "q", "z")
+TEMPERATURES = (0.5, 1.0, 1.5)
+
+
+def temperature() -> Figure:
+    """p_τ(v) = softmax(z / τ) of one score vector at three temperatures, with the entropy of each."""
+    z = torch.tensor(TEMPERATURE_LOGITS, dtype=torch.float64)
+    fig = new_figure(7.2, 2.6)
+    for k, tau in enumerate(TEMPERATURES):
+        p = torch.softmax(z / tau, dim=0)  # p_τ(v) = exp(z_v / τ) / Σ_u exp(z_u / τ)
+        entropy = float(-(p * p.log()).sum())  # H = -Σ_v p_τ(v) log p_τ(v)
+        ax = fig.add_axes((0.1 + 0.31 * k, 0.18, 0.25, 0.62))
+        ax.bar(range(len(z)), np.round(p.numpy(), 4), color=NEGATIVE_COLOR if tau < 1 else (
+            NEUTRAL_COLOR if tau == 1 else POSITIVE_COLOR), width=0.7)
+        ax.set_xticks(range(len(z)), TEMPERATURE_CHARS)
+        ax.set_ylim(0, 0.85)
+        if k:
+            ax.set_yticklabels([])
+        else:
+            ax.set_ylabel(r"$p_\tau(v)$", fontsize=11)
+        ax.set_title(rf"$\tau = {tau:g}$,  $H = {entropy:.2f}$", fontsize=10)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    return fig
+
+
+# ----------------------------------------------------------------------------- 07: padding and packing
+PADDED_LENGTHS = (5, 3, 2)
+
+
+def padding() -> Figure:
+    """A padded batch (time down, sequences across): real steps, padding, each sequence's last valid step,
+    what ``output[-1]`` reads, and the batch sizes a packed sequence runs with."""
+    T, N = max(PADDED_LENGTHS), len(PADDED_LENGTHS)
+    fig = new_figure(7.2, 3.4)
+    board = Board(fig, 11.0, 5.2)
+    x0, y0, dx, dy = 1.6, 4.4, 1.1, 0.8
+    for n, length in enumerate(PADDED_LENGTHS):
+        board.label(x0 + n * dx, y0 + 0.6, f"$n = {n}$", size=10)
+        for t in range(T):
+            real = t < length
+            last = t == length - 1
+            face = (POSITIVE_COLOR if last else GATE_FACE) if real else "#e4e4e4"
+            board.box(x0 + n * dx, y0 - t * dy, f"$h_{{{t}}}$" if real else "pad", w=0.9, h=0.6, face=face,
+                      size=10 if real else 9, lw=2.2 if last else 1.0)
+    for t in range(T):
+        board.label(x0 - 1.0, y0 - t * dy, f"$t = {t}$", size=10)
+        sizes = sum(1 for length in PADDED_LENGTHS if length > t)
+        board.label(x0 + N * dx + 0.4, y0 - t * dy, f"{sizes}", size=10, color=WEIGHT_COLOR)
+    board.label(x0 + N * dx + 0.4, y0 + 0.6, "batch_sizes", size=9, color=WEIGHT_COLOR)
+    y_last = y0 - (T - 1) * dy
+    board.line([(x0 - 0.55, y_last - 0.5), (x0 + (N - 1) * dx + 0.55, y_last - 0.5)], color=NEGATIVE_COLOR,
+               arrow=False, lw=2.0)
+    board.label(x0 + (N - 1) * dx / 2, y_last - 0.85, "output[-1]", size=10, color=NEGATIVE_COLOR)
+    kx = 7.6
+    board.box(kx, 4.0, "", w=0.5, h=0.35, face=POSITIVE_COLOR, lw=2.2)
+    board.label(kx + 0.45, 4.0, "$h_{l_n - 1}$", size=10, ha="left")
+    board.box(kx, 3.3, "", w=0.5, h=0.35, face="#e4e4e4", lw=1.0)
+    board.label(kx + 0.45, 3.3, "pad", size=10, ha="left")
+    board.label(kx - 0.25, 2.5, r"$l = (5, 3, 2)$", size=10, ha="left")
+    return fig
+
+
 FIGURES: dict[str, Callable[[], Figure]] = {
     "01_rnn_unrolled": rnn_unrolled,
     "02_gradient_distance": gradient_distance,
@@ -345,6 +410,8 @@ FIGURES: dict[str, Callable[[], Figure]] = {
     "03_forget_bias": forget_bias,
     "04_gru_cell": gru_cell,
     "05_comparison": comparison,
+    "06_temperature": temperature,
+    "07_padding": padding,
 }
 
 
