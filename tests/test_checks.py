@@ -681,3 +681,17 @@ def test_distinct_prints_as_few_digits_as_tell_numbers_apart():
     assert _distinct(0.7558, 0.75581) == ("0.75580", "0.75581")
     assert _distinct(1.0, 1.0 + 1e-12) == ("1.000000000000", "1.000000000001")
     assert _distinct(1.0, 1.0) == ("1.00000000000000000", "1.00000000000000000")
+
+
+def test_a_wrong_structure_of_other_length_is_not_told_to_return_the_norm():
+    result = checks.check_clip_grad_norm(lambda grads, max_norm: ("a", "b", "c", "d", "e"), quiet=True)
+    assert result.status == "wrong" and "expected a pair (clipped_list, total_norm)" in result.message
+    assert "return the total norm too" not in result.message
+
+
+def test_an_error_other_than_a_call_mismatch_gets_no_signature_hint():
+    def broken(*args, **kwargs):
+        raise ValueError("an argument went wrong")  # the word "argument", but not a TypeError
+
+    result = checks.check_rnn_cell(broken, quiet=True)
+    assert result.status == "error" and "the function is called as" not in result.message

@@ -210,3 +210,19 @@ PINNED_CASES = {
 @pytest.mark.parametrize("grade_id", sorted(PINNED_CASES))
 def test_the_cases_are_pinned(grade_id):
     assert _case_digest(grade_id) == PINNED_CASES[grade_id]
+
+
+@pytest.mark.parametrize("grade_id", ["rnn_cell", "lstm_cell", "gru_cell"])
+def test_case_labels_state_the_true_sizes(grade_id):
+    """The label a message names a case by ("N=3, H_in=4, H=4, ...") matches the tensors of that case."""
+    import re
+    _, fx = FUNCTION_EXERCISES[grade_id]
+    recorder = Recorder(fx.reference)
+    _run(grade_id, recorder)
+    for k in range(len(recorder.calls)):
+        spoiled = Recorder(fx.reference, spoil=k)
+        result = _run(grade_id, spoiled)
+        x_shape, h_shape = spoiled.calls[k][0][0][1], spoiled.calls[k][0][1]
+        h_shape = h_shape[0][1] if isinstance(h_shape[0], tuple) else h_shape[1]
+        n, h_in, h = (int(v) for v in re.search(r"N=(\d+), H_in=(\d+), H=(\d+)", result.message).groups())
+        assert (n, h_in) == x_shape and h == h_shape[-1], (k, result.message)
