@@ -729,3 +729,12 @@ def test_demo_cells_are_skipped_unless_a_running_cell_needs_them():
     runs = [c.runs for c in plan(v4.new_notebook(cells=cells), course_demo).cells]
     # cell 2 binds H, which the learner's function reads; 3 and 4 are demos nobody needs; 6 is the learner's
     assert runs == [True, True, False, False, True, True]
+
+
+def test_the_sandbox_never_shows_the_repository_but_may_show_a_venv_inside_it(tmp_path):
+    from course_utils.grading._sandbox import shown
+    repo = tmp_path / "course"
+    assert not shown(repo, [repo])  # the repository itself
+    assert not shown(tmp_path, [repo])  # a folder that holds it
+    assert shown(repo / ".venv" / "lib" / "python3.11" / "site-packages", [repo])  # a virtual environment inside
+    assert shown(Path("/usr/lib/python3/dist-packages"), [repo])

@@ -57,6 +57,12 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+def shown(path: Path, hidden: list[Path]) -> bool:
+    """Whether a folder of the Python environment may be bound into the sandbox: never one of ``hidden`` (the
+    repository, the package) or a folder that holds one; a folder inside the repository (a ``.venv``) is fine."""
+    return not any(path == h or path in h.parents for h in hidden)
+
+
 def _python_paths(exclude: list[Path]) -> list[str]:
     """Folders of the running Python that a kernel needs: prefixes and sys.path entries, outside ``exclude``."""
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
@@ -70,8 +76,8 @@ def _python_paths(exclude: list[Path]) -> list[str]:
         p = Path(real)
         if real in ("/", "/usr") or real.startswith("/usr/") or real.startswith(("/proc", "/sys", "/dev")):
             continue
-        if any(p == e or e in p.parents or p in e.parents for e in exclude):
-            continue  # the course's tree (or a folder that holds it) is never shown
+        if not shown(p, exclude):
+            continue
         if any(real == o or real.startswith(o + "/") for o in out):
             continue
         out = [o for o in out if not o.startswith(real + "/")] + [real]
