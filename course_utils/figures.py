@@ -139,6 +139,27 @@ def _rounded_log10(values: np.ndarray) -> np.ndarray:
     return np.round(np.log10(values), ROUND_LOG10)
 
 
+def _band(ax, distance: np.ndarray, logs: np.ndarray, color: str, label: str) -> None:
+    """The median over seeds as a line and their range as a band; ``logs`` is (seeds, T) of log10 values."""
+    median = np.array([statistics.median(col) for col in logs.T])
+    ax.fill_between(distance, 10 ** logs.min(axis=0), 10 ** logs.max(axis=0), color=color, alpha=0.18, lw=0)
+    ax.plot(distance, 10 ** median, color=color, lw=2.0, label=label)
+
+
+def _log_distance_axes(ax, T: int, low: int, high: int, ylabel: str) -> None:
+    """Log-scale ratio against the distance from the loss, 10^low .. 10^high, a dashed line at 1."""
+    ax.axhline(1.0, color="black", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xlim(0, T - 1)
+    ax.set_ylim(10.0 ** low, 10.0 ** high)
+    ax.set_yticks([10.0 ** k for k in range(low, high + 1, 4)])
+    ax.set_xlabel(r"$T - 1 - t$", fontsize=11)
+    ax.set_ylabel(ylabel, fontsize=11)
+    ax.legend(loc="lower left", fontsize=10, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
 def gradient_distance() -> Figure:
     """Median and range over 20 seeds of the gradient reaching each earlier step, for three recurrent scales."""
     torch.set_num_threads(1)  # one thread: the same sums in the same order everywhere
@@ -147,19 +168,9 @@ def gradient_distance() -> Figure:
     distance = np.arange(GRADIENT_T)
     for scale, color in GRADIENT_SCALES:
         logs = _rounded_log10(gradient_ratios(scale))  # (seeds, T)
-        median = np.array([statistics.median(col) for col in logs.T])
-        ax.fill_between(distance, 10 ** logs.min(axis=0), 10 ** logs.max(axis=0), color=color, alpha=0.18, lw=0)
-        ax.plot(distance, 10 ** median, color=color, lw=2.0, label=rf"$\rho(W_{{hh}}) \approx {scale:g}$")
-    ax.axhline(1.0, color="black", lw=0.8, ls="--")
-    ax.set_yscale("log")
-    ax.set_xlim(0, GRADIENT_T - 1)
-    ax.set_ylim(1e-20, 1e7)
-    ax.set_yticks([10.0 ** k for k in range(-20, 8, 4)])
-    ax.set_xlabel(r"$T - 1 - t$", fontsize=11)
-    ax.set_ylabel(r"$\|\partial L / \partial h_t\| \;/\; \|\partial L / \partial h_{T-1}\|$", fontsize=11)
-    ax.legend(loc="lower left", fontsize=10, frameon=False)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
+        _band(ax, distance, logs, color, rf"$\rho(W_{{hh}}) \approx {scale:g}$")
+    _log_distance_axes(ax, GRADIENT_T, -20, 7,
+                       r"$\|\partial L / \partial h_t\| \;/\; \|\partial L / \partial h_{T-1}\|$")
     return fig
 
 
@@ -229,19 +240,8 @@ def forget_bias() -> Figure:
                                              wrt="input", seed=seed, dtype=torch.float64)  # (T,)
             rows.append((norms / norms[-1]).numpy()[::-1])  # index = distance from the loss
         logs = _rounded_log10(np.array(rows))  # (seeds, T)
-        median = np.array([statistics.median(col) for col in logs.T])
-        ax.fill_between(distance, 10 ** logs.min(axis=0), 10 ** logs.max(axis=0), color=color, alpha=0.18, lw=0)
-        ax.plot(distance, 10 ** median, color=color, lw=2.0, label=rf"$\Delta b_f = {bias:g}$")
-    ax.axhline(1.0, color="black", lw=0.8, ls="--")
-    ax.set_yscale("log")
-    ax.set_xlim(0, FORGET_T - 1)
-    ax.set_ylim(1e-24, 1e2)
-    ax.set_yticks([10.0 ** k for k in range(-24, 3, 4)])
-    ax.set_xlabel(r"$T - 1 - t$", fontsize=11)
-    ax.set_ylabel(r"$\|\partial L / \partial x_t\| \;/\; \|\partial L / \partial x_{T-1}\|$", fontsize=11)
-    ax.legend(loc="lower left", fontsize=10, frameon=False)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
+        _band(ax, distance, logs, color, rf"$\Delta b_f = {bias:g}$")
+    _log_distance_axes(ax, FORGET_T, -24, 2, r"$\|\partial L / \partial x_t\| \;/\; \|\partial L / \partial x_{T-1}\|$")
     return fig
 
 

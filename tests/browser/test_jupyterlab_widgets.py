@@ -121,6 +121,23 @@ def _stop_server(server: subprocess.Popen) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def wait_until_up(process: subprocess.Popen, url: str, timeout_s: float, log_path: Path, what: str) -> None:
+    """Poll ``url`` until it answers 200; fail the test (with the log's tail) if ``process`` exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not answer on {url} within {timeout_s} s:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.25)
+
+
 def move_forget_to_zero(page, timeout_ms: int = UI_TIMEOUT_MS):
     """Move the LSTM explorer's forget slider to 0 by keyboard; the readout, the kernel's c_t and the figure follow.
 
@@ -184,20 +201,7 @@ def _serve(tmp_path, notebook: Path):
         server = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
         try:
-            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-            while True:
-                if server.poll() is not None:
-                    pytest.fail(f"JupyterLab exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"{base}/api/status", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not answer on {base} within {SERVER_START_TIMEOUT_S} s:\n"
-                                f"{log_path.read_text()[-3000:]}")
-                time.sleep(0.25)
+            wait_until_up(server, f"{base}/api/status", SERVER_START_TIMEOUT_S, log_path, "JupyterLab")
             yield base, log_path
         finally:
             _stop_server(server)

@@ -181,20 +181,8 @@ def jupyterhub(tmp_path):
         hub = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=tmp_path, env=env,
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + HUB_START_TIMEOUT_S
-            while True:
-                if hub.poll() is not None:
-                    pytest.fail(f"JupyterHub exited with {hub.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:  # through the proxy: both the proxy and the hub are up
-                    with urllib.request.urlopen(f"{base}/hub/api/", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"JupyterHub did not answer on {base} within {HUB_START_TIMEOUT_S} s:\n"
-                                f"{log_path.read_text()[-3000:]}")
-                time.sleep(0.25)
+            # through the proxy: both the proxy and the hub are up
+            browser_test.wait_until_up(hub, f"{base}/hub/api/", HUB_START_TIMEOUT_S, log_path, "JupyterHub")
             yield base, homes, bundle, hub, log_path
         finally:
             browser_test._stop_server(hub)
