@@ -3,6 +3,8 @@
 The exception classes are torch.nn's for the same input (tests/test_torch_parity.py checks them against torch).
 """
 
+import re
+
 import pytest
 import torch
 
@@ -86,6 +88,15 @@ def test_layer_state_types():
         M.GRU(3, 4)(torch.randn(6, 5, 3), (torch.zeros(1, 5, 4), torch.zeros(1, 5, 4)))
 
 
+def test_state_pair_of_the_wrong_length():
+    with pytest.raises(RuntimeError, match=r"^LSTM: expected hx to be a tuple \(h_0, c_0\) of two Tensors, "
+                                           r"got a tuple of 3$"):
+        M.LSTM(3, 4)(torch.randn(6, 5, 3), (torch.zeros(1, 5, 4),) * 3)
+    with pytest.raises(RuntimeError, match=r"^LSTMCell: expected hx to be a tuple \(h, c\) of two Tensors, "
+                                           r"got a list of 1$"):
+        M.LSTMCell(3, 5)(torch.randn(2, 3), [torch.zeros(2, 5)])
+
+
 def test_layer_dtype_and_device_mismatch():
     with pytest.raises(RuntimeError, match=r"LSTM: expected c_0 of dtype torch.float32 .*got torch.float64"):
         M.LSTM(3, 4)(torch.randn(6, 5, 3), (torch.zeros(1, 5, 4), torch.zeros(1, 5, 4, dtype=torch.float64)))
@@ -98,11 +109,15 @@ def test_layer_empty_sequence():
         M.LSTM(3, 4)(torch.randn(0, 2, 3))
 
 
-def test_packed_sequence_with_bad_batch_sizes():
-    data = torch.randn(6, 3)
-    packed = torch.nn.utils.rnn.PackedSequence(data, torch.tensor([2, 3, 1]))  # grows: not a packed batch
-    with pytest.raises(RuntimeError, match=r"LSTM: expected batch_sizes >= 1, never growing, adding up to the 6 "
-                                           r"rows of the data, got \[2, 3, 1\]"):
+@pytest.mark.parametrize("sizes,rows", [
+    ([2, 3, 1], 6),  # grows: not a packed batch
+    ([2, 0], 2),  # ends with an empty step
+    ([2, 2], 5),  # does not add up to the rows of the data
+])
+def test_packed_sequence_with_bad_batch_sizes(sizes, rows):
+    packed = torch.nn.utils.rnn.PackedSequence(torch.randn(rows, 3), torch.tensor(sizes))
+    with pytest.raises(RuntimeError, match=rf"^LSTM: expected batch_sizes >= 1, never growing, adding up to the {rows} "
+                                           rf"rows of the data, got {re.escape(str(sizes))}$"):
         M.LSTM(3, 4)(packed)
 
 

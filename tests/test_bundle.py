@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from course_utils import release
-from course_utils.bundle import BundleError, find_forbidden, publish_branch, write_bundle
+from course_utils.bundle import BundleError, find_forbidden, main, publish_branch, write_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +82,28 @@ def test_archives_hold_the_folder_under_one_top_folder_and_nothing_else(built):
         assert {n: zf.read(n) for n in zf.namelist()} == expected
 
 
+def test_tar_lists_each_folder_once_then_the_files_with_fixed_modes_and_times(tmp_path):
+    bundle = write_bundle(_fake_repo(tmp_path), tmp_path / "course")
+    dirs = sorted(p.relative_to(bundle.folder).as_posix() for p in bundle.folder.rglob("*") if p.is_dir())
+    assert "lessons/en" in dirs
+    epoch_1980 = 315532800
+    expected = [("course", tarfile.DIRTYPE, 0o755, epoch_1980)]
+    expected += [(f"course/{d}", tarfile.DIRTYPE, 0o755, epoch_1980) for d in dirs]
+    expected += [(f"course/{f}", tarfile.REGTYPE, 0o644, epoch_1980) for f in bundle.files]
+    with tarfile.open(bundle.archives[0]) as tar:
+        assert [(m.name, m.type, m.mode, m.mtime) for m in tar.getmembers()] == expected
+    with zipfile.ZipFile(bundle.archives[1]) as zf:
+        assert [(i.filename, i.date_time, i.external_attr >> 16) for i in zf.infolist()] == \
+            [(f"course/{f}", (1980, 1, 1, 0, 0, 0), 0o644) for f in bundle.files]
+
+
+def test_tar_gz_header_holds_no_file_name_and_no_time(tmp_path):
+    header = write_bundle(_fake_repo(tmp_path), tmp_path / "course").archives[0].read_bytes()[:10]
+    assert header[:3] == b"\x1f\x8b\x08"  # gzip, deflate
+    assert header[3] == 0  # flags: no file name stored
+    assert header[4:8] == bytes(4)  # mtime 0: no time stored
+
+
 def test_a_second_bundle_replaces_the_first_with_the_same_bytes(built, tmp_path):
     copy = tmp_path / "rnn-course"
     first = write_bundle(ROOT, copy)
@@ -110,6 +134,29 @@ def _fake_repo(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "lessons", root / "lessons")
     (root / "pyproject.toml").write_text("")
     return root
+
+
+def test_a_folder_holding_the_repository_is_refused_even_when_it_looks_like_a_bundle(tmp_path):
+    root = _fake_repo(tmp_path / "old" / "notebooks")  # inside a folder holding only bundle entries
+    for dest in (root, tmp_path / "old"):
+        with pytest.raises(BundleError, match=rf"^expected a new folder for the bundle, got {re.escape(str(dest))}, "
+                                              r"which holds the repository$"):
+            write_bundle(root, dest, archives=False)
+    assert (root / "solutions" / "01_rnn.ipynb").is_file()
+
+
+def test_a_file_in_place_of_the_folder_is_refused_and_kept(tmp_path):
+    dest = tmp_path / "course"
+    dest.write_text("mine")
+    with pytest.raises(BundleError, match=rf"^expected a folder \(or nothing\) at {re.escape(str(dest))}, got a file$"):
+        write_bundle(ROOT, dest)
+    assert dest.read_text() == "mine"
+
+
+def test_the_bundle_folder_is_made_with_its_parents_and_readable_by_all(tmp_path):
+    dest = tmp_path / "new" / "deeper" / "course"
+    assert write_bundle(_fake_repo(tmp_path), dest, archives=False).folder == dest
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o755  # not the 0o700 of the staging folder
 
 
 def test_a_leaked_solution_region_stops_the_bundle_and_writes_nothing(tmp_path):
@@ -152,6 +199,52 @@ def test_publish_branch_commits_the_folder_as_a_branch_that_clones_and_fast_forw
         publish_branch(root, folder, "main")
 
 
+@pytest.fixture
+def git_repo(tmp_path, monkeypatch):
+    """A fake course repository with one commit on main; git identity from the environment."""
+    for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+        monkeypatch.setenv(var, "t")
+    for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.setenv(var, "t@t")
+    root = _fake_repo(tmp_path)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "course")
+    return root
+
+
+def test_publish_branch_refuses_a_folder_with_solutions_and_makes_no_branch(git_repo, tmp_path):
+    folder = tmp_path / "bundle"
+    (folder / "solutions").mkdir(parents=True)
+    (folder / "solutions" / "01_rnn.ipynb").write_text("{}")
+    (folder / "notes.md").write_text("### BEGIN HIDDEN TESTS\n")
+    with pytest.raises(BundleError) as refused:
+        publish_branch(git_repo, folder, "students")
+    assert str(refused.value) == ("refusing to publish; the folder holds:\n"
+                                  "  notes.md: holds 'BEGIN HIDDEN TESTS'\n  solutions/: a solutions folder")
+    assert _git(git_repo, "branch", "--list") == "* main"
+
+
+def test_publish_branch_reports_a_failing_git_command(git_repo, tmp_path):
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "README.md").write_text("hello\n")
+    with pytest.raises(BundleError, match=r"^git check-ref-format --branch bad\.\.name failed \(128\): "
+                                          r"fatal: .*not a valid branch name"):
+        publish_branch(git_repo, folder, "bad..name")
+    assert _git(git_repo, "branch", "--list") == "* main"
+
+
+def test_main_with_branch_commits_the_bundle_and_says_how_to_push(git_repo, tmp_path, capsys):
+    dest = tmp_path / "bundle"
+    assert main([str(dest), "--root", str(git_repo), "--no-archives", "--branch", "students"]) == 0
+    commit = _git(git_repo, "rev-parse", "refs/heads/students")
+    files = sorted(_git(git_repo, "ls-tree", "-r", "--name-only", commit).splitlines())
+    assert files == sorted(_tree(dest)) and "notebooks/01_rnn.ipynb" in files
+    assert capsys.readouterr().out == (f"{dest}: {len(files)} files (1 notebooks), no solutions\n"
+                                       f"branch students at {commit[:12]}: publish with `git push origin students`\n")
+
+
 def test_release_bundle_option_runs_the_bundle(tmp_path):
     dest = tmp_path / "course"
     done = subprocess.run([sys.executable, "-m", "course_utils.release", "--bundle", str(dest)], cwd=ROOT,
@@ -164,11 +257,10 @@ def test_release_bundle_option_runs_the_bundle(tmp_path):
     assert bad.returncode == 2 and "expected a bundle folder outside" in bad.stderr
 
 
-def test_install_line_can_name_the_course_repository(tmp_path):
+def test_install_line_can_name_the_course_repository(tmp_path, monkeypatch, capsys):
     line = 'python -m pip install "git+https://github.com/OWNER/REPOSITORY"'
-    done = subprocess.run([sys.executable, "-m", "course_utils.bundle", str(tmp_path / "b"), "--no-archives",
-                           "--install", line], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    monkeypatch.chdir(ROOT)  # the repository is the one holding the current folder
+    assert main([str(tmp_path / "b"), "--no-archives", "--install", line]) == 0, capsys.readouterr().err
     readme = (tmp_path / "b" / "README.md").read_text(encoding="utf-8")
     assert line in readme and "in a clone" not in readme
     assert not list(tmp_path.glob("*.zip")) and not list(tmp_path.glob("*.tar.gz"))

@@ -7,19 +7,30 @@ removed, the first two arguments of a call swapped. The tests that cover the fil
 the mutant (``pytest -x``, stopping at the first failure); a mutant is *killed* when they fail
 (or time out) and *survives* when they pass. The score is killed / mutants.
 
-    python tools/mutate.py                       # every file in TARGETS, 60 sampled mutants each
+    python tools/mutate.py                       # every file outside widgets/ and grading/, 60 mutants each
     python tools/mutate.py course_utils/checks/rnn.py --sample 20 --seed 1
-    python tools/mutate.py --list                # the files and the tests that cover them
+    python tools/mutate.py --list                # the files and the test files that run them
 
-It is a measurement, not a CI gate: a full run takes hours on two cores. Results are written to
-``--out`` (JSON with every mutant, and a Markdown table with the survivors) and summarised on stdout.
+Which tests judge a mutant: the unit tests run once under coverage, recording which test ran which
+line (``--out``/coverage-map.json, reused by later runs; delete it after changing the tests). A
+mutant inside a function body is judged by the tests that ran its line, fastest first, then by the
+other tests of their files (a module-scoped fixture's lines are credited to its first user); a mutant on
+a line that runs at import time (module level, class bodies, defaults) is judged by every unit
+test, and one that no test runs in-process (only in a subprocess) by every test file that runs
+the module. Each judgement is a fork of one process that has
+already imported torch and pytest, ``--jobs`` at a time, each in its own copy of the repository.
+
+It is a measurement, not a CI gate. Results are written to ``--out`` (JSON with every mutant, and a
+Markdown table with the survivors and their source lines) and summarised on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
+import difflib
 import json
 import os
 import random
@@ -32,35 +43,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: file -> the tests that cover it (run against each of its mutants)
-TARGETS = {
-    "course_utils/functional.py": ["tests/test_gradients_independent.py", "tests/test_modules.py", "tests/test_checks_rnn.py", "tests/test_checks_lstm_gru.py",
-                                   "tests/test_torch_parity.py", "tests/test_checks.py"],
-    "course_utils/modules.py": ["tests/test_modules.py", "tests/test_bad_input.py", "tests/test_torch_parity.py"],
-    "course_utils/packing.py": ["tests/test_packing.py", "tests/test_torch_parity.py"],
-    "course_utils/gradients.py": ["tests/test_gradients_independent.py", "tests/test_data_training.py", "tests/test_checks.py"],
-    "course_utils/data.py": ["tests/test_data_training.py"],
-    "course_utils/training.py": ["tests/test_data_training.py"],
-    "course_utils/release.py": ["tests/test_release.py"],
-    "course_utils/checks/harness.py": ["tests/test_checks.py", "tests/test_checks_contract.py"],
-    "course_utils/checks/result.py": ["tests/test_checks.py", "tests/test_checks_contract.py"],
-    "course_utils/checks/rnn.py": ["tests/test_checks.py", "tests/test_checks_contract.py", "tests/test_checks_rnn.py"],
-    "course_utils/checks/lstm.py": ["tests/test_checks.py", "tests/test_checks_contract.py",
-                                    "tests/test_checks_lstm_gru.py"],
-    "course_utils/checks/gru.py": ["tests/test_checks.py", "tests/test_checks_contract.py",
-                                   "tests/test_checks_lstm_gru.py"],
-    "course_utils/checks/clipping.py": ["tests/test_checks.py", "tests/test_checks_contract.py"],
-    "course_utils/checks/adding.py": ["tests/test_checks.py"],
-    "course_utils/checks/static.py": ["tests/test_checks.py", "tests/test_static.py"],
-    "course_utils/checks/rnn_forward.py": ["tests/test_checks_rnn.py", "tests/test_checks_contract.py"],
-    "course_utils/checks/bptt.py": ["tests/test_checks_rnn.py", "tests/test_checks_contract.py"],
-    "course_utils/checks/loops.py": ["tests/test_checks_lstm_gru.py", "tests/test_checks_contract.py"],
-    "course_utils/checks/lstm_backward.py": ["tests/test_checks_lstm_gru.py", "tests/test_checks_contract.py"],
-    "course_utils/checks/lm.py": ["tests/test_lm.py", "tests/test_checks_contract.py"],
-    "course_utils/checks/practice.py": ["tests/test_practice.py", "tests/test_checks_contract.py"],
-    "course_utils/lm.py": ["tests/test_lm.py"],
-    "course_utils/practice.py": ["tests/test_practice.py"],
-}
+#: the tests a mutant may be judged by: every unit test file, not the ones that need the grader's
+#: sandbox, nbgrader, a browser or a hub (they exercise grading/ and widgets/, which are not mutated)
+UNIT_TESTS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").glob("test_*.py")
+                    if p.name not in ("test_grading.py", "test_nbgrader.py", "test_environment.py"))
 _SWAP_BINOPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult, ast.Pow: ast.Mult,
                 ast.MatMult: ast.Mult, ast.FloorDiv: ast.Div, ast.Mod: ast.FloorDiv}
 _SWAP_CMPS = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
@@ -74,8 +60,11 @@ class Mutant:
     file: str
     line: int
     what: str
+    code: str = ""  # the source line mutated
     outcome: str = ""  # killed, survived, timeout, invalid
+    selected: str = ""  # why these tests ran: covering, import-time, not covered in-process, no test
     seconds: float = 0.0
+    site: str = ""  # "walk index:kind", to run the same mutant again (--retry)
 
 
 def _sites(tree: ast.AST) -> list[tuple[int, str, str, int]]:
@@ -161,25 +150,170 @@ def _copy_repo(dest: Path) -> None:
             shutil.copy2(ROOT / name, dest / name)
 
 
-def run(files: list[str], sample: int, seed: int, timeout: float, out: Path) -> list[Mutant]:
+# ---------------------------------------------------------------- which tests run which line
+
+_COVERAGE_PLUGIN = """
+import json, os, coverage
+_cov = coverage.Coverage(data_file=os.environ["MUTATE_COVERAGE"], source_pkgs=["course_utils"])
+_cov.start()
+_durations = {}
+def pytest_runtest_setup(item):
+    _cov.switch_context(item.nodeid)
+def pytest_runtest_logreport(report):
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+def pytest_sessionfinish(session):
+    _cov.switch_context("")
+    _cov.stop()
+    _cov.save()
+    with open(os.environ["MUTATE_COVERAGE"] + ".durations.json", "w") as f:
+        json.dump(_durations, f)
+"""
+
+
+@dataclass
+class CoverageMap:
+    lines: dict[str, dict[int, list[str]]]  # file -> line -> the tests that ran it
+    durations: dict[str, float]  # test -> seconds (under coverage)
+
+    def test_files(self, rel: str) -> list[str]:
+        """The test files with at least one test that runs a line of ``rel``."""
+        return sorted({t.split("::")[0] for tests in self.lines.get(rel, {}).values() for t in tests})
+
+
+def _coverage_map(work: Path, env: dict, out: Path) -> CoverageMap:
+    cached = out / "coverage-map.json"
+    if cached.exists():
+        raw = json.loads(cached.read_text())
+        return CoverageMap({f: {int(k): v for k, v in d.items()} for f, d in raw["lines"].items()}, raw["durations"])
+    import coverage
+
+    (work / "_mutate_coverage.py").write_text(_COVERAGE_PLUGIN)
+    data_file = work / ".mutate-coverage"
+    start = time.monotonic()
+    print(f"coverage map: running {len(UNIT_TESTS)} test files once ...", flush=True)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                    "-p", "_mutate_coverage", *UNIT_TESTS], cwd=work, env={**env, "MUTATE_COVERAGE": str(data_file)},
+                   stdout=subprocess.DEVNULL, check=False)
+    data = coverage.CoverageData(str(data_file))
+    data.read()
+    lines: dict[str, dict[int, list[str]]] = {}
+    for measured in data.measured_files():
+        rel = Path(measured).resolve().relative_to(work.resolve()).as_posix()
+        by_line = data.contexts_by_lineno(measured)
+        lines[rel] = {n: sorted(c for c in ctx if c) for n, ctx in by_line.items()}
+    durations = json.loads(Path(str(data_file) + ".durations.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps({"lines": lines, "durations": durations}))
+    print(f"coverage map: {len(durations)} tests in {time.monotonic() - start:.0f} s", flush=True)
+    return CoverageMap(lines, durations)
+
+
+def _function_body_lines(tree: ast.AST) -> set[int]:
+    """Lines inside a function's body: they run when a test calls the function, so the tests that
+    ran them are the ones to run. Other lines (module level, class bodies, defaults, decorators) run
+    at import time, often while the tests are collected, before any test: they get every unit test."""
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            inside.update(range(node.body[0].lineno, (node.end_lineno or node.body[0].lineno) + 1))
+    return inside
+
+
+def _select(rel: str, line: int, runtime_lines: set[int], cmap: CoverageMap) -> tuple[list[str], str]:
+    """The tests to run against a mutant of ``rel`` at ``line``, fastest first, and why those."""
+    ran = cmap.lines.get(rel, {}).get(line, [])
+    if line in runtime_lines and ran:
+        # then the rest of their files: a line that a module-scoped fixture runs is credited to the first
+        # test that used the fixture only, though every test using it judges the result
+        files = {t.split("::")[0] for t in ran}
+        rest = [t for t in cmap.durations if t.split("::")[0] in files and t not in set(ran)]
+        return sorted(ran, key=lambda t: cmap.durations.get(t, 0.0)) + \
+            sorted(rest, key=lambda t: cmap.durations[t]), "covering"
+    if line not in runtime_lines:
+        return list(UNIT_TESTS), "import-time"
+    files = cmap.test_files(rel)
+    return (files, "not covered in-process") if files else ([], "no test")
+
+
+# ---------------------------------------------------------------- running mutants
+
+def _preload() -> None:
+    """Import the heavy third-party modules once; each mutant's test run is a fork of this process."""
+    import importlib
+
+    for name in ("numpy", "torch", "matplotlib", "matplotlib.pyplot", "pytest", "_pytest.python", "nbformat",
+                 "IPython", "ipywidgets", "nbval.plugin", "scipy"):
+        with contextlib.suppress(ImportError):  # optional: a child imports what it needs
+            importlib.import_module(name)
+    assert not any(m == "course_utils" or m.startswith("course_utils.") for m in sys.modules)
+
+
+def _child(slot: Path, tests: list[str]) -> None:
+    """Runs in the forked child: pytest against the slot's copy, exit status = pytest's."""
+    rc = 3
+    try:
+        os.setpgid(0, 0)
+        os.chdir(slot)
+        sys.path.insert(0, str(slot))
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        import course_utils
+        if not Path(course_utils.__file__).resolve().is_relative_to(slot.resolve()):
+            os._exit(5)  # the copy is not what is imported: the run would measure nothing
+        import pytest
+        rc = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *tests]))
+    finally:
+        os._exit(rc)
+
+
+def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: list[Mutant] | None = None,
+        only: set[str] | None = None, given_tests: list[str] | None = None) -> list[Mutant]:
+    """Sample and judge mutants of ``files``; with ``retry`` (an earlier run's results), judge its
+    survivors again and keep its other outcomes."""
     rng = random.Random(seed)
-    results: list[Mutant] = []
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("MPLBACKEND", None)
+    results: list[Mutant] = [m for m in retry if m.outcome != "survived"] if retry is not None else []
+    sys.dont_write_bytecode = True
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    os.environ.pop("MPLBACKEND", None)
+    os.environ["MPLBACKEND"] = "Agg"
+    if jobs > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
-        work = Path(tmp)
-        _copy_repo(work)
-        env["PYTHONPATH"] = str(work)
+        slots = [Path(tmp) / f"slot{i}" for i in range(jobs)]
+        for slot in slots:
+            _copy_repo(slot)
+        cmap = CoverageMap({}, {}) if given_tests else \
+            _coverage_map(slots[0], {**os.environ, "PYTHONPATH": str(slots[0])}, out)
+        _preload()
+        queue = []
         for rel in files:
             original = (ROOT / rel).read_text(encoding="utf-8")
             tree = ast.parse(original)
+            runtime_lines = _function_body_lines(tree)
             sites = _sites(tree)
-            chosen = rng.sample(sites, min(sample, len(sites)))
-            tests = [t for t in TARGETS.get(rel, []) if (ROOT / t).exists()]
-            if rel.startswith("course_utils/checks/") and not rel.endswith("adding.py"):
-                tests += ["-k", "not adding_model"]  # the model check trains models: minutes, and it has its own file
+            src_lines = original.splitlines()
+            if retry is not None:
+                by_id = {f"{k}:{kind}": (k, kind, what, line) for k, kind, what, line in sites}
+                chosen = []
+                for old in retry:
+                    if old.file == rel and old.outcome == "survived":
+                        site = by_id.get(old.site)
+                        if site is None or site[3] != old.line or src_lines[site[3] - 1].strip() != old.code:
+                            raise SystemExit(f"{rel} changed since the run being retried ({old.site} at line "
+                                             f"{old.line}): run it afresh")
+                        chosen.append(site)
+            elif only:
+                chosen = [site for site in sites if f"{site[0]}:{site[1]}" in only]
+                for site in chosen:
+                    before, after = ast.unparse(tree).splitlines(), ast.unparse(_apply(tree, site)).splitlines()
+                    print(f"{rel} {site[0]}:{site[1]} (line {site[3]}):")
+                    print("\n".join(difflib.unified_diff(before, after, lineterm="", n=1)), flush=True)
+            else:
+                chosen = rng.sample(sites, min(sample, len(sites)))
             for site in chosen:
-                m = Mutant(rel, site[3], site[2])
+                m = Mutant(rel, site[3], site[2], code=src_lines[site[3] - 1].strip() if site[3] else "",
+                           site=f"{site[0]}:{site[1]}")
                 try:
                     source = ast.unparse(_apply(tree, site))
                     compile(source, rel, "exec")
@@ -187,53 +321,117 @@ def run(files: list[str], sample: int, seed: int, timeout: float, out: Path) -> 
                     m.outcome = "invalid"
                     results.append(m)
                     continue
-                (work / rel).write_text(source, encoding="utf-8")
-                start = time.monotonic()
-                try:
-                    proc = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                                           "-o", "addopts=", *tests], cwd=work, env=env, capture_output=True,
-                                          timeout=timeout)
-                    m.outcome = "survived" if proc.returncode == 0 else "killed"
-                except subprocess.TimeoutExpired:
-                    m.outcome = "timeout"
-                m.seconds = round(time.monotonic() - start, 1)
-                results.append(m)
-                print(f"{m.outcome:9s} {rel}:{m.line} {m.what} ({m.seconds} s)", flush=True)
-            (work / rel).write_text(original, encoding="utf-8")
-            _write(results, out)
+                tests, m.selected = (given_tests, "given") if given_tests else \
+                    _select(rel, site[3], runtime_lines, cmap)
+                if not tests:
+                    m.outcome = "survived"  # no test runs this file at all
+                    results.append(m)
+                    continue
+                budget = 200.0 if m.selected == "given" else \
+                    sum(cmap.durations.get(t, 5.0) for t in tests) if m.selected == "covering" else \
+                    sum(v for k, v in cmap.durations.items() if k.split("::")[0] in tests)
+                queue.append((m, source, original, tests, 30 + 3 * budget))
+        print(f"{len(queue)} mutants to run in {jobs} parallel slot(s)", flush=True)
+        running: dict[int, tuple] = {}
+        free = list(slots)
+        done = 0
+        while queue or running:
+            while queue and free:
+                m, source, original, tests, limit = queue.pop(0)
+                slot = free.pop()
+                (slot / m.file).write_text(source, encoding="utf-8")
+                pid = os.fork()
+                if pid == 0:
+                    _child(slot, tests)
+                running[pid] = (m, original, slot, time.monotonic(), limit)
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                time.sleep(0.05)
+                now = time.monotonic()
+                for p, (m, original, slot, started, limit) in running.items():
+                    if now - started > limit and not m.outcome:
+                        m.outcome = "timeout"
+                        try:
+                            os.killpg(p, 9)
+                        except ProcessLookupError:
+                            pass
+                continue
+            m, original, slot, started, _ = running.pop(pid)
+            (slot / m.file).write_text(original, encoding="utf-8")
+            free.append(slot)
+            code = os.waitstatus_to_exitcode(status)
+            if code == 5:
+                raise SystemExit(f"the mutant run imported course_utils from outside {slot}: nothing measured")
+            if not m.outcome:
+                # pytest: 0 all passed, 1 a test failed, 2 interrupted (an error while collecting), 4/5 usage
+                m.outcome = "survived" if code == 0 else "killed"
+            m.seconds = round(time.monotonic() - started, 1)
+            results.append(m)
+            done += 1
+            print(f"[{done}] {m.outcome:9s} {m.file}:{m.line} {m.what} ({m.seconds} s, {m.selected})", flush=True)
+            if done % 10 == 0:
+                _write(results, out)
+        _write(results, out)
     return results
 
 
 def _write(results: list[Mutant], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    results = sorted(results, key=lambda m: (m.file, m.line))
     (out / "mutants.json").write_text(json.dumps([asdict(m) for m in results], indent=1))
     lines = ["| file | mutants | killed | score |", "| --- | ---: | ---: | ---: |"]
     by_file: dict[str, list[Mutant]] = {}
     for m in results:
         if m.outcome != "invalid":
             by_file.setdefault(m.file, []).append(m)
-    for f, ms in by_file.items():
+    for f, ms in sorted(by_file.items()):
         killed = sum(m.outcome in ("killed", "timeout") for m in ms)
         lines.append(f"| `{f}` | {len(ms)} | {killed} | {100 * killed / len(ms):.0f} % |")
-    lines += ["", "Survivors:", ""] + [f"- `{m.file}:{m.line}` {m.what}" for m in results if m.outcome == "survived"]
+    lines += ["", "Survivors:", ""] + [f"- `{m.file}:{m.line}` {m.what}: `{m.code}` ({m.selected})"
+                                       for m in results if m.outcome == "survived"]
     (out / "mutation.md").write_text("\n".join(lines) + "\n")
+
+
+def _default_files() -> list[str]:
+    skip = ("course_utils/widgets/", "course_utils/grading/")
+    return sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "course_utils").rglob("*.py")
+                  if not p.relative_to(ROOT).as_posix().startswith(skip) and "__pycache__" not in p.parts)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("files", nargs="*", help="files to mutate (default: every file in TARGETS)")
+    p.add_argument("files", nargs="*", help="files to mutate (default: every file of course_utils outside "
+                                            "widgets/ and grading/)")
     p.add_argument("--sample", type=int, default=60, help="mutants per file (sampled)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--timeout", type=float, default=600, help="seconds per mutant's test run")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants run side by side")
     p.add_argument("--out", type=Path, default=Path("mutation-results"))
-    p.add_argument("--list", action="store_true")
+    p.add_argument("--retry", action="store_true", help="judge the survivors of the run in --out again (after "
+                   "new tests; the coverage map is rebuilt) and keep its other outcomes")
+    p.add_argument("--only", help="comma-separated site ids (the `site` field of mutants.json, e.g. 412:binop): "
+                                   "run just these mutants of the given file, showing each one's diff")
+    p.add_argument("--tests", nargs="+", help="judge by these tests (paths or node ids) instead of the ones "
+                                              "the coverage map selects")
+    p.add_argument("--list", action="store_true", help="the files, and the test files that run each (from "
+                                                       "the coverage map in --out, built if missing)")
     args = p.parse_args()
+    files = args.files or _default_files()
     if args.list:
-        for f, tests in TARGETS.items():
-            print(f, "<-", " ".join(t for t in tests if (ROOT / t).exists()))
+        with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
+            _copy_repo(Path(tmp))
+            env = {**os.environ, "PYTHONPATH": tmp, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
+            cmap = _coverage_map(Path(tmp), env, args.out)
+        for f in files:
+            print(f, "<-", " ".join(cmap.test_files(f)) or "(no test runs it)")
         return 0
-    files = args.files or list(TARGETS)
-    results = run(files, args.sample, args.seed, args.timeout, args.out)
+    retry = None
+    if args.retry:
+        retry = [Mutant(**m) for m in json.loads((args.out / "mutants.json").read_text())]
+        files = sorted({m.file for m in retry if m.outcome == "survived"} & set(files))
+        (args.out / "coverage-map.json").unlink(missing_ok=True)
+        (args.out / "mutants.json").rename(args.out / "mutants-before-retry.json")
+    only = set(args.only.split(",")) if args.only else None
+    results = run(files, args.sample, args.seed, args.jobs, args.out, retry, only, args.tests)
     print((args.out / "mutation.md").read_text())
     return 0 if results else 1
 
