@@ -7,6 +7,8 @@ The backward references are verified against autograd with ``torch.autograd.grad
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -18,8 +20,9 @@ from course_utils.checks import gru as gru_checks
 from course_utils.checks import loops as loop_checks
 from course_utils.checks import lstm as lstm_checks
 from course_utils.checks import lstm_backward as backward_checks
-from course_utils.checks.cells import SHAPES
-from course_utils.checks.diagnosis import split_ids
+from course_utils.checks.cells import cell_inputs
+from course_utils.checks.diagnosis import Spec, name_error, pairs, split_ids
+from course_utils.checks.harness import Case, Mistake
 from course_utils.checks.result import CheckResult
 
 NEW = [
@@ -195,6 +198,122 @@ def test_split_ids_keeps_order_and_drops_repeats():
     assert split_ids(r).mistakes == ("gate_order", "missing_bias_ih", "c_for_tanh_c")
     plain = CheckResult("x", "wrong", 0, 1, "m", ("gate_order",))
     assert split_ids(plain) is plain
+
+
+def test_pairs_combines_specs_on_different_axes_once_each():
+    specs = [Spec("order", {"order": "figo"}, "wrong order", "gate_order"),
+             Spec("bias", {"bias": "ih"}, "no bias_ih", "missing_bias_ih"),
+             Spec("bias", {"bias": "hh"}, "no bias_hh", "missing_bias_hh")]
+    built = []
+
+    def build(**kwargs):
+        built.append(kwargs)
+        return lambda: kwargs
+
+    combined = pairs(specs, build)
+    assert [m.id for m in combined] == ["gate_order+missing_bias_ih", "gate_order+missing_bias_hh"]
+    assert built == [{"order": "figo", "bias": "ih"}, {"order": "figo", "bias": "hh"}]
+    assert combined[0].fn() == {"order": "figo", "bias": "ih"}
+    assert combined[0].description == "two mistakes at once:\n  1. wrong order\n  2. no bias_ih"
+    assert pairs(specs[1:], build) == []  # one axis only: nothing to combine
+
+
+def _raises(exc: Exception):
+    def fn(*args, **kwargs):
+        raise exc
+    return fn
+
+
+_RAISED = CheckResult("x", "error", 0, 2, "x: your function raised RuntimeError")
+
+
+@pytest.mark.parametrize("learner, variant, same", [
+    (RuntimeError("sizes 4 and 12 do not match"), RuntimeError("sizes 4 and 12 do not match"), True),
+    (RuntimeError("sizes 4 and 12 do not match"), RuntimeError("sizes 12 and 4 do not match"), True),  # operand order
+    (RuntimeError("sizes 4 and 12 do not match"), RuntimeError("sizes 4 and 16 do not match"), False),  # other numbers
+    (RuntimeError("sizes 4 and 12 do not match"), RuntimeError("sizes 4 and 12 differ"), False),  # other words
+    (RuntimeError("sizes 4 and 12 do not match"), ValueError("sizes 4 and 12 do not match"), False),  # other type
+])
+def test_name_error_names_a_variant_only_for_the_same_error(learner, variant, same):
+    cases = [Case("first", (torch.zeros(2),))]
+    result = name_error(_RAISED, _raises(learner), cases, [Mistake("the variant", _raises(variant), id="v")])
+    if same:
+        assert result.mistakes == ("v",) and result.status == "error" and result.points == 0
+        assert result.message == _RAISED.message + "\nLikely mistake: the variant"
+    else:
+        assert result is _RAISED
+
+
+@pytest.mark.parametrize("result, variants", [
+    (CheckResult("x", "wrong", 0, 2, "x: wrong values"), True),
+    (CheckResult("x", "passed", 2, 2, "x: passed"), True),
+    (CheckResult("x", "error", 0, 2, "x: raised", ("named_before",)), True),  # already named
+    (_RAISED, False),  # no variant to compare with
+])
+def test_name_error_leaves_other_results_alone(result, variants):
+    calls = []
+
+    def learner(*args):
+        calls.append(args)
+        raise RuntimeError("sizes 4 and 12 do not match")
+
+    same = [Mistake("the variant", _raises(RuntimeError("sizes 4 and 12 do not match")), id="v")]
+    assert name_error(result, learner, [Case("first", (torch.zeros(2),))], same if variants else []) is result
+    assert calls == []  # the learner's function is not called again
+
+
+def test_name_error_stops_at_not_implemented():
+    learner = _raises(NotImplementedError())
+    variant = [Mistake("the variant", _raises(NotImplementedError()), id="v")]
+    assert name_error(_RAISED, learner, [Case("first", (torch.zeros(2),))], variant) is _RAISED
+
+
+def test_spec_is_immutable():
+    spec = Spec("bias", {"drop_b_ih": True}, "no bias_ih", "missing_bias_ih")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.id = "other"
+
+
+# ------------------------------------------------------------------ the matrix-product hint of the cells
+_GRU_SHAPES = "x is (N, H_in), h is (N, H), weight_ih is (3H, H_in), weight_hh is (3H, H)"
+
+
+def _real_matmul_error() -> RuntimeError:
+    try:
+        torch.zeros(2, 3) @ torch.zeros(2, 3)
+    except RuntimeError as exc:
+        return exc
+    raise AssertionError("the product did not raise")
+
+
+@pytest.mark.parametrize("exc, hinted", [
+    (_real_matmul_error(), True),
+    (RuntimeError("The size of tensor a (4) must match the size of tensor b (5) at non-singleton dimension 1"), True),
+    (RuntimeError("the gates went wrong"), False),  # a RuntimeError, not about shapes
+    (ValueError("mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)"), False),  # not a RuntimeError
+])
+def test_matmul_hint_only_for_shape_errors(exc, hinted):
+    result = checks.check_gru_cell(_raises(exc), quiet=True, watch=False)
+    assert result.status == "error" and result.points == 0
+    hint = (f"Hint: check the shapes of your matrix products: {_GRU_SHAPES}. "
+            "`x @ weight_ih.T` (or `F.linear(x, weight_ih, bias_ih)`) gives the input part.")
+    assert (hint in result.message) is hinted, result.message
+
+
+
+_CELL_CASE0 = "(for N=4, H_in=3, H=5, with biases, float32)"
+
+
+@pytest.mark.parametrize("check, answer, message", [
+    (checks.check_gru_cell, lambda *a: (Fn.gru_cell(*a), Fn.gru_cell(*a)),
+     f"gru_cell: expected one tensor h_t, got a tuple of 2 items {_CELL_CASE0}"),
+    (checks.check_gru_cell_chung, lambda *a: [Fn.gru_cell_chung(*a)],
+     f"gru_cell_chung: expected one tensor h_t, got a list of 1 items {_CELL_CASE0}"),
+    (checks.check_gru_cell, lambda *a: 3.0, f"gru_cell: expected h_t to be a torch.Tensor, got float {_CELL_CASE0}"),
+])
+def test_gru_cells_want_one_tensor(check, answer, message):
+    result = check(answer, max_points=2, quiet=True, watch=False)
+    assert (result.status, result.points, result.message, result.mistakes) == ("wrong", 0, message, ())
 
 
 # ------------------------------------------------------------------ lstm_cell, written as learners write it
@@ -427,6 +546,77 @@ def test_loops_wrong_stacking_and_structure():
     assert flat.status == "wrong" and "expected a pair (outputs, (h_T, c_T))" in flat.message
 
 
+def _one_output_off(reference, which: str):
+    """The reference loop with only the output ``which`` (outputs, h_T or c_T) moved by 1e-3."""
+    def fn(*args):
+        outputs, last = reference(*args)
+        lstm = isinstance(last, tuple)
+        h_t, c_t = last if lstm else (last, None)
+        outputs, h_t = outputs + (which == "outputs") * 1e-3, h_t + (which == "h_T") * 1e-3
+        return outputs, ((h_t, c_t + (which == "c_T") * 1e-3) if lstm else h_t)
+    return fn
+
+
+@pytest.mark.parametrize("check, reference, which, right", [
+    (checks.check_lstm_forward, Fn.lstm_forward, "outputs", "h_T, c_T are right; outputs is not."),
+    (checks.check_lstm_forward, Fn.lstm_forward, "h_T", "outputs, c_T are right; h_T is not."),
+    (checks.check_lstm_forward, Fn.lstm_forward, "c_T", "outputs, h_T are right; c_T is not."),
+    (checks.check_gru_forward, Fn.gru_forward, "outputs", "h_T is right; outputs is not."),
+    (checks.check_gru_forward, Fn.gru_forward, "h_T", "outputs is right; h_T is not."),
+])
+def test_loops_compare_each_output_on_its_own(check, reference, which, right):
+    result = check(_one_output_off(reference, which), max_points=2, quiet=True, watch=False)
+    assert result.status == "wrong" and result.points == 0 and result.mistakes == ()
+    assert result.message.split("\n")[1] == right, result.message
+    assert result.message.split("\n")[2].startswith(f"{which} first differs at index ")
+
+
+_CASE0 = "(for N=3, H_in=4, H=3, with biases, float32, T=5)"
+
+
+@pytest.mark.parametrize("check, answer, message", [
+    (checks.check_gru_forward, lambda *a: Fn.gru_forward(*a) + (1,),
+     f"gru_forward: expected a pair (outputs, h_T), got tuple (Tensor, Tensor, int) {_CASE0}"),
+    (checks.check_gru_forward, lambda *a: Fn.gru_forward(*a)[0],
+     f"gru_forward: expected a pair (outputs, h_T), got Tensor {_CASE0}"),
+    (checks.check_lstm_forward, lambda *a: Fn.lstm_forward(*a) + (1,),
+     (f"lstm_forward: expected a pair (outputs, (h_T, c_T)), got tuple (Tensor, tuple (Tensor, Tensor), int) "
+      f"{_CASE0}")),
+    (checks.check_lstm_forward, lambda *a: (Fn.lstm_forward(*a)[0], Fn.lstm_forward(*a)[1][0]),
+     (f"lstm_forward: expected a pair (outputs, (h_T, c_T)), got (outputs, Tensor) — the last state is the pair "
+      f"(h_T, c_T) {_CASE0}")),
+])
+def test_loops_want_a_pair(check, answer, message):
+    result = check(answer, max_points=2, quiet=True, watch=False)
+    assert (result.status, result.points, result.message) == ("wrong", 0, message)
+
+
+_STATE_HINT = "Hint: the initial state of an LSTM is the pair (h_0, c_0), and your `lstm_cell` returns the pair (h, c)."
+
+
+def _unpacks_three(x, state0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    h, c, _ = state0
+    return h, c
+
+
+def _unpacks_none(x, state0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    h, c = None
+    return h, c
+
+
+def _other_value_error(x, state0, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+    raise ValueError("x has the wrong shape")
+
+
+@pytest.mark.parametrize("learner, hinted", [(_unpacks_three, True), (_unpacks_none, True),
+                                             (_other_value_error, False)])
+def test_lstm_forward_hints_at_the_state_pair_only_for_unpacking_errors(learner, hinted):
+    result = checks.check_lstm_forward(learner, quiet=True, watch=False)
+    assert result.status == "error" and result.points == 0
+    assert result.message.endswith(_STATE_HINT) is hinted, result.message
+    assert ("Hint:" in result.message) is hinted
+
+
 # ------------------------------------------------------------------ lstm_cell_backward, written as learners write it
 def make_backward(order="ifgo", dsig="ok", dtanh_g="ok", dtanh_c="ok", dc_in=True, h_path=True, dc_prev="f",
                   d_o="tanh", d_f="c_prev", dbias_sum=True, seven=False):
@@ -496,6 +686,49 @@ def test_lstm_cell_backward_shapes_and_structure():
     assert t.status == "wrong" and "dweight_ih = da.T @ x" in t.message
 
 
+_SIX = "dx, dh_prev, dc_prev, dweight_ih, dweight_hh, dbias"
+_BACKWARD_CASE0 = "(for N=4, H_in=3, H=5, float32)"
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda *a: Fn.lstm_cell_backward(*a)[:5], f"expected the 6 gradients ({_SIX}), got 5 items {_BACKWARD_CASE0}"),
+    (lambda *a: Fn.lstm_cell_backward(*a) + (0, 0),
+     f"expected the 6 gradients ({_SIX}), got 8 items {_BACKWARD_CASE0}"),
+    (lambda *a: Fn.lstm_cell_backward(*a)[0], f"expected the 6 gradients {_SIX}, got Tensor {_BACKWARD_CASE0}"),
+])
+def test_lstm_cell_backward_wants_six_gradients(answer, message):
+    result = checks.check_lstm_cell_backward(answer, max_points=4, quiet=True, watch=False)
+    assert (result.status, result.points, result.max_points) == ("wrong", 0, 4)
+    assert result.message == f"lstm_cell_backward: {message}"
+
+
+def test_lstm_cell_backward_accepts_a_list_of_six():
+    assert checks.check_lstm_cell_backward(lambda *a: list(Fn.lstm_cell_backward(*a)), quiet=True, watch=False).passed
+
+
+def test_lstm_cell_backward_cases_are_saved_from_a_forward_step():
+    """The saved gates and c_t are those of a forward step on the case's x, state and weights, whose biases
+    (the same for every row of the batch) are N(0, 0.6²) each, so that no gate saturates."""
+    calls = []
+
+    def recording(*args):
+        calls.append(args)
+        return Fn.lstm_cell_backward(*args)
+
+    assert checks.check_lstm_cell_backward(recording, quiet=True, watch=False).passed
+    assert len(calls) == len(backward_checks.BACKWARD_SHAPES)
+    biases = []
+    for _, _, x, (h_prev, c_prev), gates, w_ih, w_hh in calls:
+        x, h_prev, c_prev, w_ih, w_hh = (t.double() for t in (x, h_prev, c_prev, w_ih, w_hh))
+        i, f, g, o, c = (t.double() for t in gates)
+        torch.testing.assert_close(c, f * c_prev + i * g, rtol=0, atol=1e-6)
+        pre = torch.cat([torch.logit(i), torch.logit(f), torch.atanh(g), torch.logit(o)], dim=-1)
+        bias = pre - x @ w_ih.T - h_prev @ w_hh.T  # bias_ih + bias_hh, broadcast over the batch
+        torch.testing.assert_close(bias, bias[:1].expand_as(bias), rtol=0, atol=1e-4)
+        biases.append(bias[0])
+    assert 0.5 < torch.cat(biases).std().item() < 1.2  # the sum of two N(0, 0.6²): about 0.85
+
+
 def test_lstm_cell_backward_in_place_is_wrong():
     def in_place(dh, dc, x, state, gates, weight_ih, weight_hh):
         out = Fn.lstm_cell_backward(dh, dc.clone(), x, state, gates, weight_ih, weight_hh)
@@ -541,23 +774,110 @@ def _perturbed(reference, wrong_call: int, by: float):
     return fn
 
 
-@pytest.mark.parametrize("grade_id, unit, check, reference, n_cases", [
-    ("lstm_forward", "03_lstm", checks.check_lstm_forward, Fn.lstm_forward, len(loop_checks.LOOP_SHAPES)),
-    ("lstm_cell_backward", "03_lstm", checks.check_lstm_cell_backward, Fn.lstm_cell_backward,
-     len(backward_checks.BACKWARD_SHAPES)),
-    ("gru_cell_chung", "04_gru", checks.check_gru_cell_chung, Fn.gru_cell_chung, len(SHAPES)),
-    ("gru_forward", "04_gru", checks.check_gru_forward, Fn.gru_forward, len(loop_checks.LOOP_SHAPES)),
-    ("lstm_cell", "03_lstm", checks.check_lstm_cell, Fn.lstm_cell, len(SHAPES)),
-    ("gru_cell", "04_gru", checks.check_gru_cell, Fn.gru_cell, len(SHAPES)),
-])
-def test_every_case_is_compared(grade_id, unit, check, reference, n_cases):
-    """An answer wrong on any single case fails: the check runs all ``n_cases`` and compares each."""
-    counting = _perturbed(reference, -1, 0.0)
-    assert check(counting, quiet=True, watch=False).passed
-    for k in range(n_cases):
+#: the cases each check runs, by their labels in messages (pinned: batch 1 and > 1, N ≠ H_in, with and without
+#: biases, float32 and float64, T = 1 and T > 1)
+_CELL_CASES = ["N=4, H_in=3, H=5, with biases, float32", "N=1, H_in=4, H=2, with biases, float32",
+               "N=3, H_in=5, H=3, without biases, float32", "N=2, H_in=3, H=4, with biases, float64",
+               "N=1, H_in=2, H=3, without biases, float64"]
+_LOOP_CASES = ["N=3, H_in=4, H=3, with biases, float32, T=5", "N=2, H_in=3, H=2, with biases, float32, T=1",
+               "N=1, H_in=2, H=3, without biases, float32, T=4", "N=2, H_in=3, H=4, with biases, float64, T=3",
+               "N=2, H_in=2, H=3, without biases, float64, T=6"]
+_BACKWARD_CASES = ["N=4, H_in=3, H=5, float32", "N=1, H_in=4, H=2, float32", "N=3, H_in=5, H=3, float64",
+                   "N=2, H_in=3, H=4, float64"]
+
+
+def _label_of(args: tuple, gates: int) -> str:
+    """The label a call's arguments should carry, read from the tensors (their shapes checked on the way)."""
+    if len(args) == 7:  # lstm_cell_backward(dh, dc, x, (h_prev, c_prev), (i, f, g, o, c), weight_ih, weight_hh)
+        dh, dc, x, state, saved, w_ih, w_hh = args
+        (n, h_in), h = x.shape, dh.shape[1]
+        assert all(t.shape == (n, h) for t in (dh, dc, *state, *saved))
+        return f"N={n}, H_in={h_in}, H={h}, {str(x.dtype).removeprefix('torch.')}"
+    x, state, w_ih, w_hh, *biases = args
+    (n, h_in), h = x.shape[-2:], w_hh.shape[1]
+    assert w_ih.shape == (gates * h, h_in) and w_hh.shape == (gates * h, h)
+    assert all(t.shape == (n, h) for t in (state if isinstance(state, tuple) else (state,)))
+    assert all(b.shape == (gates * h,) for b in biases) and len(biases) in (0, 2)
+    steps = f", T={x.shape[0]}" if x.dim() == 3 else ""
+    return (f"N={n}, H_in={h_in}, H={h}, {'with' if biases else 'without'} biases, "
+            f"{str(x.dtype).removeprefix('torch.')}{steps}")
+
+
+_CASES_OF = [
+    ("lstm_forward", checks.check_lstm_forward, Fn.lstm_forward, 4, _LOOP_CASES),
+    ("lstm_cell_backward", checks.check_lstm_cell_backward, Fn.lstm_cell_backward, 4, _BACKWARD_CASES),
+    ("gru_cell_chung", checks.check_gru_cell_chung, Fn.gru_cell_chung, 3, _CELL_CASES),
+    ("gru_forward", checks.check_gru_forward, Fn.gru_forward, 3, _LOOP_CASES),
+    ("lstm_cell", checks.check_lstm_cell, Fn.lstm_cell, 4, _CELL_CASES),
+    ("gru_cell", checks.check_gru_cell, Fn.gru_cell, 3, _CELL_CASES),
+]
+
+
+@pytest.mark.parametrize("grade_id, check, reference, gates, labels", _CASES_OF, ids=[c[0] for c in _CASES_OF])
+def test_every_case_is_compared(grade_id, check, reference, gates, labels):
+    """The check runs the pinned cases in order, and an answer wrong on any single one fails, named by its label."""
+    calls = []
+
+    def recording(*args):
+        calls.append(args)
+        return reference(*args)
+
+    assert check(recording, quiet=True, watch=False).passed
+    assert [_label_of(args, gates) for args in calls] == labels
+    for k, label in enumerate(labels):
         result = check(_perturbed(reference, k, 1e-3), max_points=2, quiet=True, watch=False)
         assert result.status == "wrong" and result.points == 0, (grade_id, k)
-    assert check(_perturbed(reference, n_cases, 1e-3), quiet=True, watch=False).passed  # there is no case n_cases + 1
+        assert result.message.startswith(f"{grade_id}: wrong values for {label}."), result.message
+    assert check(_perturbed(reference, len(labels), 1e-3), quiet=True, watch=False).passed  # no case after the last
+
+
+def test_cell_inputs_default_to_one_hidden_state():
+    gen = torch.Generator().manual_seed(0)
+    x, h, w_ih, w_hh = cell_inputs(gen, 1, 2, 3, 4, False, torch.float64)  # as check_rnn_cell calls it
+    assert (x.shape, h.shape, w_ih.shape, w_hh.shape) == ((2, 3), (2, 4), (4, 3), (4, 4))
+    x, (h, c), *weights = cell_inputs(gen, 4, 2, 3, 4, True, torch.float32, cell_state=True)
+    assert [t.shape for t in (h, c, *weights)] == [(2, 4), (2, 4), (16, 3), (16, 4), (16,), (16,)]
+    assert all(t.dtype == torch.float32 for t in (x, h, c, *weights))
+
+
+def _flat(*tensors) -> torch.Tensor:
+    return torch.cat([t.double().flatten() for t in tensors])
+
+
+@pytest.mark.parametrize("check, reference", [
+    (checks.check_lstm_cell, Fn.lstm_cell),
+    (checks.check_gru_cell, Fn.gru_cell),
+    (checks.check_gru_cell_chung, Fn.gru_cell_chung),
+    (checks.check_lstm_forward, Fn.lstm_forward),
+    (checks.check_gru_forward, Fn.gru_forward),
+    (checks.check_lstm_cell_backward, Fn.lstm_cell_backward),
+])
+def test_cases_draw_inputs_at_unit_scale_and_weights_at_0_6(check, reference):
+    """Inputs, states and incoming gradients are N(0, 1); weights and biases N(0, 0.6²) (no saturated gates);
+    float64 cases carry float64 values, not float32 draws cast up."""
+    calls = []
+
+    def recording(*args):
+        calls.append(args)
+        return reference(*args)
+
+    assert check(recording, quiet=True, watch=False).passed
+    doubles = [args[2 if reference is Fn.lstm_cell_backward else 0] for args in calls]
+    doubles = [x for x in doubles if x.dtype == torch.float64]
+    assert doubles and not any(torch.equal(x, x.float().double()) for x in doubles)  # drawn in float64, not cast up
+    if reference is Fn.lstm_cell_backward:
+        unit = [_flat(dh, dc, x, *state) for dh, dc, x, state, _, _, _ in calls]
+        weights = [_flat(w_ih, w_hh) for *_, w_ih, w_hh in calls]
+        biases = []
+    else:
+        unit = [_flat(x, *(state if isinstance(state, tuple) else (state,))) for x, state, *_ in calls]
+        weights = [_flat(*args[2:4]) for args in calls]
+        biases = [_flat(*args[4:]) for args in calls if len(args) == 6]
+        assert 0 < len(biases) < len(calls)  # cases with and without biases
+    for name, values, low, high in [("inputs", unit, 0.75, 1.35), ("weights", weights, 0.45, 0.8),
+                                    ("biases", biases, 0.45, 0.8)]:
+        if values:
+            assert low < torch.cat(values).std().item() < high, name
 
 
 def test_tolerances_are_pinned():

@@ -6,13 +6,17 @@ learner-style function per named mistake, whose id must be in ``result.mistakes`
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from course_utils import checks, data, lm, training
+from course_utils.checks import lm as lm_checks
+from course_utils.checks import lm_model as lm_model_checks
 from course_utils.checks.registry import LM_REFERENCES
 
 
@@ -114,6 +118,99 @@ def test_ngram_tables_are_normalised_and_fit_the_text():
     bigram = lm.ngram_loss(lm.ngram_log_probs(enc, V, 2, 0.1), enc, 1)
     unigram = lm.ngram_loss(lm.ngram_log_probs(enc, V, 1, 0.1), enc, 1)
     assert bigram < unigram < uniform  # on its own text each order helps
+
+
+class Spy(nn.Module):
+    """A model that records its mode and its tokens' device, and predicts every character equally (CPU logits)."""
+
+    def __init__(self, V=7):
+        super().__init__()
+        self.V, self.weight, self.calls = V, nn.Parameter(torch.zeros(1)), []
+
+    def forward(self, tokens, state=None, return_state=False):
+        self.calls.append((self.training, tokens.device.type, tuple(tokens.shape)))
+        logits = torch.zeros(*tokens.shape, self.V)
+        return (logits, state) if return_state else logits
+
+
+def test_sequence_loss_is_the_mean_cross_entropy_of_the_next_characters():
+    model = small_lm()
+    text = torch.randint(0, 7, (30,))
+    with torch.no_grad():
+        logits = model(text[None, :-1])[0]  # row t predicts text[t + 1]
+    for start in (1, 4):
+        expected = F.cross_entropy(logits[start - 1:], text[start:]).item()
+        assert lm.sequence_loss(model, text, start) == pytest.approx(expected, rel=1e-6)
+    assert lm.sequence_loss(model, text) == pytest.approx(F.cross_entropy(logits, text[1:]).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("measure", [
+    lambda model, text: lm.sequence_loss(model, text),
+    lambda model, text: lm.next_char_entropy(model, text, 1.0),
+    lambda model, text: lm.sample(model, text[:3], 4, 1.0, torch.Generator().manual_seed(0)),
+], ids=["sequence_loss", "next_char_entropy", "sample"])
+def test_measurements_run_the_model_in_eval_mode_and_restore_its_mode(measure):
+    text = torch.randint(0, 7, (12,))
+    for mode in (True, False):
+        model = Spy().train(mode)
+        measure(model, text)
+        assert model.calls and not any(training for training, _, _ in model.calls)  # no dropout while measuring
+        assert model.training is mode
+
+
+def test_uniform_model_measures_log_v():
+    text = torch.randint(0, 7, (12,))
+    assert lm.sequence_loss(Spy(), text) == pytest.approx(math.log(7))
+    assert lm.next_char_entropy(Spy(), text, 0.5) == pytest.approx(math.log(7))
+
+
+def test_next_char_entropy_moves_the_text_to_the_given_device():
+    model, text = Spy(), torch.randint(0, 7, (12,))
+    assert lm.next_char_entropy(model, text, 1.0, device="meta") == pytest.approx(math.log(7))
+    assert lm.next_char_entropy(model, text, 1.0) == pytest.approx(math.log(7))
+    assert [device for _, device, _ in model.calls] == ["meta", "cpu"]
+
+
+@pytest.mark.parametrize("prefix, shape", [(torch.tensor([], dtype=torch.long), "(0,)"),
+                                           (torch.tensor([[1, 2, 3]]), "(1, 3)")])
+def test_sample_refuses_a_prefix_that_is_empty_or_not_1d(prefix, shape):
+    with pytest.raises(ValueError, match=rf"expected a non-empty 1-D prefix, got shape \({shape[1:-1]}\)"):
+        lm.sample(small_lm(), prefix, 5)
+
+
+@pytest.mark.parametrize("order, ngrams", [
+    (1, [(0,), (0,), (1,), (1,), (2,), (0,)]),
+    (2, [(0, 0), (0, 1), (1, 1), (1, 2), (2, 0)]),
+    (3, [(0, 0, 1), (0, 1, 1), (1, 1, 2), (1, 2, 0)]),
+])
+def test_ngram_log_probs_count_every_ngram_up_to_the_last(order, ngrams):
+    counts = torch.zeros((3,) * order, dtype=torch.float64)
+    for ngram in ngrams:
+        counts[ngram] += 1
+    table = lm.ngram_log_probs(torch.tensor([0, 0, 1, 1, 2, 0]), 3, order, k=0.5)  # a a b b c a
+    torch.testing.assert_close(table, torch.log((counts + 0.5) / (counts + 0.5).sum(-1, keepdim=True)))
+
+
+def test_ngram_log_probs_default_to_add_one_bigrams():
+    text = torch.tensor([0, 0, 1, 1, 2, 0])
+    torch.testing.assert_close(lm.ngram_log_probs(text, 3), lm.ngram_log_probs(text, 3, order=2, k=1.0))
+    assert float(lm.ngram_log_probs(text, 3)[2, 2]) == pytest.approx(math.log(1 / 4))  # "cc" unseen: (0 + 1) / (1 + 3)
+
+
+@pytest.mark.parametrize("order, start, scored", [(1, 1, [1, 2, 3, 4, 5]), (2, 1, [1, 2, 3, 4, 5]),
+                                                  (3, 1, [2, 3, 4, 5]), (2, 3, [3, 4, 5])])
+def test_ngram_loss_scores_every_position_from_start_that_has_a_context(order, start, scored):
+    text = torch.tensor([0, 0, 1, 1, 2, 0])
+    table = lm.ngram_log_probs(text, 3, order, k=0.5)
+    expected = -sum(float(table[tuple(text[t - order + 1:t + 1].tolist())]) for t in scored) / len(scored)
+    assert lm.ngram_loss(table, text, start) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("length, chunks", [(4 * (2 * 5 + 1), 2), (4 * 2 * 5, 1), (4 * (2 * 5 + 1) + 3, 2)])
+def test_make_batches_keeps_one_character_after_the_last_input(length, chunks):
+    x, y = lm.make_batches(torch.arange(length), batch_size=4, seq_len=5)
+    assert x.shape == y.shape == (chunks, 4, 5)
+    assert torch.equal(y, x + 1)
 
 
 # ------------------------------------------------------------ the checks: fixtures
@@ -390,3 +487,194 @@ def sample_rereading_everything(model, prefix, length, temperature, generator):
 def test_other_correct_answers_pass(check, learner):
     result = check(learner, quiet=True)
     assert result.passed, result.message
+
+
+# ------------------------------------------------- the checks' cases and answers they refuse
+def test_make_batches_answer_must_be_a_pair():
+    stacked = checks.check_make_batches(lambda e, n, t: torch.stack(batches_with_a_loop(e, n, t)), quiet=True)
+    triple = checks.check_make_batches(lambda e, n, t: (*batches_with_a_loop(e, n, t), len(e)), quiet=True)
+    head = "make_batches: expected a pair (inputs, targets), got"
+    case = "(for a text of 66 characters (random), batch_size=4, seq_len=5)"
+    assert (stacked.status, stacked.message) == ("wrong", f"{head} Tensor {case}")
+    assert (triple.status, triple.message) == ("wrong", f"{head} tuple (Tensor, Tensor, int) {case}")
+
+
+def test_make_batches_cases_match_their_labels_and_coverage():
+    cases = lm_checks._batches_cases(606)
+    passed = checks.check_make_batches(batches_with_a_loop, quiet=True)
+    assert "batch sizes 1 to 5, chunk lengths 3 to 7" in passed.message
+    assert sorted({c.args[1] for c in cases}) == [1, 2, 3, 4, 5]
+    assert (min(c.args[2] for c in cases), max(c.args[2] for c in cases)) == (3, 7)
+    for case in cases:
+        text, n, t = case.args
+        kind = "0, 1, 2, ..." if torch.equal(text, torch.arange(len(text))) else "random"
+        assert case.label == f"a text of {len(text)} characters ({kind}), batch_size={n}, seq_len={t}"
+        # every mistake makes as many chunks as the reference, so each one can be told by its values
+        shape = lm.make_batches(text, n, t)[0].shape
+        assert all(m.fn(text, n, t)[0].shape == shape for m in lm_checks._batches_mistakes()), case.label
+    random = torch.cat([c.args[0] for c in cases if "random" in c.label])
+    assert (int(random.min()), int(random.max())) == (0, 29)  # the whole range of characters
+
+
+def test_perplexity_cases_match_their_labels():
+    cases = lm_checks._perplexity_cases(616)
+    assert [(tuple(c.args[0].shape), c.args[0].dtype) for c in cases] == [
+        ((2, 3, 5), torch.float32), ((3, 4, 7), torch.float64), ((1, 5, 4), torch.float32),
+        ((2, 2, 6), torch.float64), ((2, 3, 8), torch.float32)]
+    for case in cases[:-1]:
+        z, y = case.args
+        n, t, v = z.shape
+        assert case.label == f"logits ({n}, {t}, {v}) {str(z.dtype).removeprefix('torch.')}, targets ({n}, {t})"
+        assert y.shape == (n, t) and 0 <= int(y.min()) and int(y.max()) < v
+    z, y = cases[-1].args
+    assert cases[-1].label == "uniform logits (2, 3, 8): every character has probability 1/8, perplexity 8"
+    assert torch.equal(z, torch.zeros(2, 3, 8)) and int(y.max()) < 8
+    assert float(lm.perplexity(z, y)) == pytest.approx(8)
+
+
+def test_perplexity_cases_range_from_flat_to_peaked_logits_in_full_precision():
+    random = [c.args[0] for c in lm_checks._perplexity_cases(616)[:-1]]
+    spread = [float(z.std()) for z in random]
+    assert max(spread) > 2.5 and min(spread) < 0.75  # a confident model and a nearly uniform one
+    for z in random:
+        if z.dtype == torch.float64:  # float64 values, not float32 ones stored in float64
+            assert not torch.equal(z.float().double(), z)
+
+
+def record_tbptt_inputs(cases):
+    seen = []
+
+    def step(model, x, y, state):
+        seen.append((tuple(x.shape), tuple(y.shape), model.head.out_features, x.clone(), y.clone()))
+        with torch.no_grad():
+            return 0.0, model(x, state, return_state=True)[1]
+
+    for case in cases:
+        case.run(step)
+    return seen
+
+
+def test_tbptt_cases_match_their_labels_and_cover_the_vocabulary():
+    cases = lm_model_checks._tbptt_cases(626)
+    assert all(c.label.endswith("(N=3, T=5, V=9)") for c in cases)
+    seen = record_tbptt_inputs(cases)
+    assert len(seen) == 5  # the last case makes two calls in a row
+    assert {(xs, ys, v) for xs, ys, v, _, _ in seen} == {((3, 5), (3, 5), 9)}
+    # every character occurs, so every row of the embedding gets a gradient to compare
+    assert torch.cat([x.flatten() for *_, x, _ in seen]).unique().tolist() == list(range(9))
+    assert torch.cat([y.flatten() for *_, y in seen]).unique().tolist() == list(range(9))
+
+
+def test_tbptt_unrelated_runtime_error_is_reported_as_the_learners_error():
+    def step(model, x, y, state):
+        logits, new_state = model(x, detach(state), return_state=True)
+        loss = F.cross_entropy(logits, y)  # (N, T, V) against (N, T): T is taken for the classes
+        model.zero_grad()
+        loss.backward()
+        return loss, new_state
+
+    result = checks.check_tbptt_step(step, quiet=True)
+    assert (result.status, result.mistakes) == ("error", ()), result.message
+    assert "RuntimeError" in result.message and "Likely mistake" not in result.message
+
+
+@pytest.mark.parametrize("convert, got", [
+    (lambda drawn: [float(c) for c in drawn], "list (float, float, float, float, ...)"),
+    (lambda drawn: drawn[0], "int"),
+])
+def test_sample_answer_must_be_integer_indices(convert, got):
+    sampler = make_sampler()
+    result = checks.check_sample(lambda *args: convert(sampler(*args)), max_points=3, quiet=True)
+    case = lm_model_checks._sample_cases(636)[0].label  # the first case, whose answer is read first
+    assert (result.status, result.points, result.message) == (
+        "wrong", 0, f"sample: expected a tensor of character indices, got {got} (for {case})")
+
+
+def test_sample_cases_are_fixed_by_the_seed_and_match_the_coverage():
+    seen = []
+
+    def record(model, prefix, length, temperature, generator):
+        seen.append((type(model.rnn).__name__, prefix.tolist(), length, temperature, generator.initial_seed(),
+                     model.head.out_features))
+        return torch.zeros(length, dtype=torch.long)
+
+    cases = lm_model_checks._sample_cases(636)
+    for case in cases:
+        case.run(record)
+    assert seen == [("LSTM", [3, 3, 10], 40, 0.5, 646, 11), ("LSTM", [10], 40, 1.0, 647, 11),
+                    ("GRU", [6, 0, 0, 3], 40, 2.0, 648, 11), ("LSTM", [8, 10], 40, 0.7, 649, 11)]
+    for case, (cell, prefix, length, temperature, _, v) in zip(cases, seen):
+        assert case.label.endswith(f" {cell} CharLM (V={v}), a prefix of {len(prefix)}, length={length}, "
+                                   f"temperature={temperature}, a seeded generator")
+    assert "temperatures 0.5 to 2.0" in checks.check_sample(make_sampler(), quiet=True).message
+    assert (min(t for *_, t, _, _ in seen), max(t for *_, t, _, _ in seen)) == (0.5, 2.0)
+
+
+# ------------------------------------------- checks that build their arguments per call (model_calls)
+@pytest.mark.parametrize("check, name", [(checks.check_tbptt_step, "tbptt_step"), (checks.check_sample, "sample")])
+def test_model_check_refuses_a_value_or_none_with_no_points(check, name):
+    called = check(42, max_points=3, quiet=True)
+    hint = f"pass the function itself, `check_{name}({name})`, without calling it."
+    assert (called.status, called.points, called.message) == (
+        "error", 0, f"{name}: expected a function, got int — {hint}")
+    silent = check(lambda *args: None, max_points=3, quiet=True)
+    assert (silent.status, silent.points, silent.message) == (
+        "wrong", 0, f"{name}: your function returned None — did you forget the `return` statement?")
+
+
+def test_model_case_is_frozen():
+    case = lm_model_checks._sample_cases(636)[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        case.label = "another label"
+    assert hash(case) == hash(case)
+
+
+def test_model_check_runs_on_one_thread_and_restores_the_thread_count():
+    seen = []
+    sampler = make_sampler()
+
+    def sample(*args):
+        seen.append(torch.get_num_threads())
+        return sampler(*args)
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        assert checks.check_sample(sample, quiet=True).passed
+        assert torch.get_num_threads() == 3 and set(seen) == {1}
+    finally:
+        torch.set_num_threads(before)
+
+
+def add_to_step(loss_offset=0.0, grad_offset=0.0, zero=True):
+    """A tbptt_step off by a little: its loss by ``loss_offset``, the gradients the reference leaves at 0
+    (the embedding rows of characters absent from the chunk) by ``grad_offset``."""
+    inner = make_step(zero=zero)
+
+    def step(model, x, y, state):
+        loss, new_state = inner(model, x, y, state)
+        absent = [c for c in range(model.head.out_features) if c not in x]
+        model.embed.weight.grad[absent] += grad_offset
+        return loss + loss_offset, new_state
+    return step
+
+
+def test_tbptt_answer_off_by_a_little_names_no_mistake():
+    # on the first case (no state) `state_not_detached` and `state_not_carried` give the reference's values:
+    # an answer close to them is not blamed on them
+    result = checks.check_tbptt_step(add_to_step(loss_offset=5e-5), max_points=3, quiet=True)
+    assert (result.status, result.points, result.mistakes) == ("wrong", 0, ()), result.message
+    assert result.message.splitlines()[:2] == [
+        "tbptt_step: wrong values for an LSTM CharLM, state None (N=3, T=5, V=9).", "loss is not right."]
+
+
+def test_tbptt_mistake_is_named_when_one_wrong_output_is_off_by_a_little():
+    result = checks.check_tbptt_step(add_to_step(loss_offset=5e-5, zero=False), max_points=3, quiet=True)
+    assert_mistake(result, "grad_not_zeroed")
+
+
+def test_tbptt_tolerance_is_1e_5_around_a_zero_reference_gradient():
+    assert checks.check_tbptt_step(add_to_step(grad_offset=0.99e-5), quiet=True).passed
+    result = checks.check_tbptt_step(add_to_step(grad_offset=1.000005e-5), quiet=True)
+    assert (result.status, result.mistakes) == ("wrong", ()), result.message
+    assert "embed.weight.grad is not right." in result.message

@@ -9,6 +9,8 @@ reference (passes), a NotImplementedError (not_implemented), one function per na
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -102,6 +104,24 @@ def test_lookahead_batch():
         practice.lookahead_batch(4, min_len=5, max_len=2)
 
 
+def test_last_valid_output_refuses_a_zero_length_among_valid_ones():
+    with pytest.raises(ValueError, match=r"between 1 and 3, got \[0, 2\]"):
+        practice.last_valid_output(torch.zeros(3, 2, 2), torch.tensor([0, 2]))
+
+
+def test_lengths_mask_accepts_a_list():
+    assert practice.lengths_mask([2, 1], 3).tolist() == [[True, True, False], [True, False, False]]
+
+
+def test_lookahead_batch_smallest_settings():
+    tokens, labels, lengths = practice.lookahead_batch(8, n_symbols=2, min_len=1, max_len=1, seed=0)
+    assert tokens.shape == labels.shape == (8, 1) and lengths.tolist() == [1] * 8
+    assert set(tokens.flatten().tolist()) <= {0, 1} and labels.flatten().tolist() == [2] * 8  # all "end"
+    for bad in ({"n_symbols": 1}, {"min_len": 0}, {"batch_size": 0}):
+        with pytest.raises(ValueError, match="expected batch_size >= 1, n_symbols >= 2 and 1 <= min_len <= max_len"):
+            practice.lookahead_batch(**{"batch_size": 4, **bad})
+
+
 # ---------------------------------------------------------------------------------- the checks
 def _not_implemented(*args, **kwargs):
     raise NotImplementedError()
@@ -157,8 +177,15 @@ def _learner_gather(output, lengths, batch_first=False):
     return time_major.gather(0, index).squeeze(0)  # (N, F)
 
 
+def _first_step_when_batch_first(output, lengths, batch_first=False):
+    if batch_first:
+        return output[:, 0]  # the first step, not the last valid one
+    return output[lengths - 1, torch.arange(len(lengths))]
+
+
 @pytest.mark.parametrize("fn, status, mistakes", [
     (_always_time_major, "wrong", ("wrong_time_dim",)),
+    (_first_step_when_batch_first, "wrong", ("first_step",)),
     (_loop_off_by_one, "wrong", ("off_by_one",)),
     (_gather_last, "wrong", ("padded_last_step",)),
     (_learner_gather, "passed", ()),
@@ -223,3 +250,55 @@ def test_last_valid_output_index_error_gets_the_hint():
     result = check_last_valid_output(past_the_end, max_points=3, quiet=True)
     assert (result.status, result.points) == ("error", 0)
     assert "IndexError" in result.message and "l - 1" in result.message, result.message
+
+
+def _defaults(fn):
+    return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize("mistake", P._last_valid_mistakes(), ids=lambda m: m.id)
+def test_last_valid_output_mistakes_are_called_like_the_exercise(mistake):
+    assert _defaults(mistake.fn) == _defaults(practice.last_valid_output)
+
+
+def test_last_valid_output_cases_are_the_documented_ones():
+    calls = []
+
+    def answer(output, lengths, batch_first=False):
+        calls.append((tuple(output.shape), lengths.tolist(), batch_first, output.dtype))
+        return _learner_gather(output, lengths, batch_first)
+
+    assert check_last_valid_output(answer, quiet=True).passed
+    f32, f64 = torch.float32, torch.float64
+    assert calls == [((7, 6, 3), [5, 3, 6, 2, 4, 1], False, f32), ((6, 7, 3), [2, 6, 4, 1, 5, 3], True, f32),
+                     ((5, 4, 4), [5, 2, 4, 1], False, f32), ((4, 6, 2), [3, 6, 1, 4], True, f32),
+                     ((4, 1, 5), [3], False, f32), ((5, 6, 3), [4, 1, 6, 2, 5], True, f64)]
+
+
+def test_final_states_cases_are_the_documented_ones():
+    calls = []
+
+    def answer(h_n, num_layers, bidirectional):
+        calls.append((tuple(h_n.shape), num_layers, bidirectional, h_n.dtype))
+        return _learner_view(h_n, num_layers, bidirectional)
+
+    assert check_final_states(answer, quiet=True).passed
+    f32 = torch.float32
+    assert calls == [((4, 3, 4), 2, True, f32), ((6, 2, 3), 3, True, f32), ((2, 4, 2), 1, True, f32),
+                     ((2, 3, 4), 2, False, f32), ((3, 2, 5), 3, False, f32), ((1, 3, 3), 1, False, f32),
+                     ((4, 5, 2), 2, True, torch.float64)]
+
+
+def test_messages_name_the_case():
+    last = check_last_valid_output(_gather_last, quiet=True)
+    assert last.message.splitlines()[0] == ("last_valid_output: wrong values for output (L, N, F) = (7, 6, 3), "
+                                            "lengths=[5, 3, 6, 2, 4, 1].")
+    last32 = check_last_valid_output(lambda o, n, batch_first=False: _learner_gather(o, n, batch_first).float(),
+                                     quiet=True)
+    assert last32.status == "wrong" and last32.message.endswith(
+        "(for output (N, L, F) batch_first=True = (5, 6, 3), lengths=[4, 1, 6, 2, 5], float64)")
+    final = check_final_states(_sum_directions, quiet=True)
+    assert final.message.endswith("(for h_n of shape (4, 3, 4), num_layers=2, bidirectional=True)")
+    final32 = check_final_states(lambda h, n, b: _learner_view(h, n, b).float(), quiet=True)
+    assert final32.status == "wrong" and final32.message.endswith(
+        "(for h_n of shape (4, 5, 2), num_layers=2, bidirectional=True, float64)")

@@ -15,9 +15,8 @@ Which tests judge a mutant: the unit tests run once under coverage, recording wh
 line (``--out``/coverage-map.json, reused by later runs; delete it after changing the tests). A
 mutant inside a function body is judged by the tests that ran its line, fastest first, then by the
 other tests of their files (a module-scoped fixture's lines are credited to its first user); a mutant on
-a line that runs at import time (module level, class bodies, defaults) is judged by every unit
-test, and one that no test runs in-process (only in a subprocess) by every test file that runs
-the module. Each judgement is a fork of one process that has
+a line that runs at import time (module level, class bodies, defaults) or that no test runs
+in-process (only in a subprocess) is judged by every test file that runs the module. Each judgement is a fork of one process that has
 already imported torch and pytest, ``--jobs`` at a time, each in its own copy of the repository.
 
 It is a measurement, not a CI gate. Results are written to ``--out`` (JSON with every mutant, and a
@@ -211,7 +210,8 @@ def _coverage_map(work: Path, env: dict, out: Path) -> CoverageMap:
 def _function_body_lines(tree: ast.AST) -> set[int]:
     """Lines inside a function's body: they run when a test calls the function, so the tests that
     ran them are the ones to run. Other lines (module level, class bodies, defaults, decorators) run
-    at import time, often while the tests are collected, before any test: they get every unit test."""
+    at import time, often while the tests are collected, before any test: they get every test file
+    that runs the module."""
     inside: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
@@ -229,9 +229,9 @@ def _select(rel: str, line: int, runtime_lines: set[int], cmap: CoverageMap) -> 
         rest = [t for t in cmap.durations if t.split("::")[0] in files and t not in set(ran)]
         return sorted(ran, key=lambda t: cmap.durations.get(t, 0.0)) + \
             sorted(rest, key=lambda t: cmap.durations[t]), "covering"
-    if line not in runtime_lines:
-        return list(UNIT_TESTS), "import-time"
     files = cmap.test_files(rel)
+    if line not in runtime_lines:
+        return files or list(UNIT_TESTS), "import-time"
     return (files, "not covered in-process") if files else ([], "no test")
 
 
@@ -272,7 +272,8 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
     """Sample and judge mutants of ``files``; with ``retry`` (an earlier run's results), judge its
     survivors again and keep its other outcomes."""
     rng = random.Random(seed)
-    results: list[Mutant] = [m for m in retry if m.outcome != "survived"] if retry is not None else []
+    again = ("survived", "timeout")  # a timeout on a busy machine may be no more than that
+    results: list[Mutant] = [m for m in retry if m.outcome not in again] if retry is not None else []
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     os.environ.pop("MPLBACKEND", None)
@@ -297,7 +298,7 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
                 by_id = {f"{k}:{kind}": (k, kind, what, line) for k, kind, what, line in sites}
                 chosen = []
                 for old in retry:
-                    if old.file == rel and old.outcome == "survived":
+                    if old.file == rel and old.outcome in again:
                         site = by_id.get(old.site)
                         if site is None or site[3] != old.line or src_lines[site[3] - 1].strip() != old.code:
                             raise SystemExit(f"{rel} changed since the run being retried ({old.site} at line "
@@ -330,7 +331,7 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
                 budget = 200.0 if m.selected == "given" else \
                     sum(cmap.durations.get(t, 5.0) for t in tests) if m.selected == "covering" else \
                     sum(v for k, v in cmap.durations.items() if k.split("::")[0] in tests)
-                queue.append((m, source, original, tests, 30 + 3 * budget))
+                queue.append((m, source, original, tests, 120 + 5 * budget))  # generous: a busy machine is slow
         print(f"{len(queue)} mutants to run in {jobs} parallel slot(s)", flush=True)
         running: dict[int, tuple] = {}
         free = list(slots)
@@ -406,16 +407,28 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants run side by side")
     p.add_argument("--out", type=Path, default=Path("mutation-results"))
-    p.add_argument("--retry", action="store_true", help="judge the survivors of the run in --out again (after "
-                   "new tests; the coverage map is rebuilt) and keep its other outcomes")
+    p.add_argument("--retry", action="store_true", help="judge the survivors and timeouts of the run in --out "
+                   "again (after new tests; the coverage map is rebuilt) and keep its other outcomes")
     p.add_argument("--only", help="comma-separated site ids (the `site` field of mutants.json, e.g. 412:binop): "
                                    "run just these mutants of the given file, showing each one's diff")
     p.add_argument("--tests", nargs="+", help="judge by these tests (paths or node ids) instead of the ones "
                                               "the coverage map selects")
+    p.add_argument("--merge", nargs="+", type=Path, metavar="DIR", help="combine the results of earlier runs (their "
+                   "--out folders; a file found in several comes from the last) into one table in --out")
     p.add_argument("--list", action="store_true", help="the files, and the test files that run each (from "
                                                        "the coverage map in --out, built if missing)")
     args = p.parse_args()
     files = args.files or _default_files()
+    if args.merge:
+        merged: dict[str, list[Mutant]] = {}
+        for folder in args.merge:
+            by_file: dict[str, list[Mutant]] = {}
+            for m in json.loads((folder / "mutants.json").read_text()):
+                by_file.setdefault(m["file"], []).append(Mutant(**m))
+            merged.update(by_file)
+        _write([m for ms in merged.values() for m in ms], args.out)
+        print((args.out / "mutation.md").read_text())
+        return 0
     if args.list:
         with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
             _copy_repo(Path(tmp))
@@ -427,7 +440,7 @@ def main() -> int:
     retry = None
     if args.retry:
         retry = [Mutant(**m) for m in json.loads((args.out / "mutants.json").read_text())]
-        files = sorted({m.file for m in retry if m.outcome == "survived"} & set(files))
+        files = sorted({m.file for m in retry if m.outcome in ("survived", "timeout")} & set(files))
         (args.out / "coverage-map.json").unlink(missing_ok=True)
         (args.out / "mutants.json").rename(args.out / "mutants-before-retry.json")
     only = set(args.only.split(",")) if args.only else None
