@@ -170,6 +170,19 @@ def test_rnn_mistakes_are_named(learner, expected):
     assert f"Likely mistake: {expected}" in result.message
 
 
+def test_rnn_hidden_state_ignored_only_without_biases_is_named():
+    """h @ weight_hh.T written inside the `if bias_hh is not None` branch: right with biases, h ignored without."""
+    def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+        pre = lin(x, w_ih, b_ih)
+        if b_hh is not None:
+            pre = pre + lin(h, w_hh, b_hh)
+        return torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
+
+    result = checks.check_rnn_cell(rnn_cell, quiet=True)
+    assert (result.status, result.mistakes) == ("wrong", ("hidden_state_ignored",))
+    assert result.message.startswith("rnn_cell: wrong values for N=3, H_in=5, H=3, without biases, float32.")
+
+
 def test_rnn_written_differently_still_passes():
     assert checks.check_rnn_cell(rnn_ok).passed
 
@@ -386,9 +399,20 @@ def test_clip_mistakes_are_named(learner, expected):
 
 
 def test_clip_without_eps_passes_and_a_float_norm_does_not():
-    assert checks.check_clip_grad_norm(clip_ok).passed  # no eps, scale as a Python float, 0-d tensor norm
+    passed = checks.check_clip_grad_norm(clip_ok)  # no eps, scale as a Python float, 0-d tensor norm
+    assert passed.passed and (passed.points, passed.max_points) == (1, 1)  # one point unless told otherwise
     as_float = checks.check_clip_grad_norm(lambda g, m: (clip_ok(g, m)[0], float(clip_ok(g, m)[1])), quiet=True)
     assert as_float.status == "wrong" and as_float.mistakes == ("total_norm_not_a_tensor",)
+
+
+def test_clip_total_norm_accumulated_in_float64_passes():
+    """total_norm is compared in the gradients' dtype: a norm of float32 gradients accumulated in float64 is right."""
+    def in_float64(grads, max_norm):
+        total = torch.sqrt(sum(g.double().pow(2).sum() for g in grads))
+        return [g * min(1.0, max_norm / float(total)) for g in grads], total
+
+    result = checks.check_clip_grad_norm(in_float64, quiet=True)
+    assert result.passed, result.message
 
 
 @pytest.mark.parametrize("learner, expected", [
@@ -402,6 +426,56 @@ def test_clip_without_eps_passes_and_a_float_norm_does_not():
 def test_clip_malformed_answers(learner, expected):
     result = checks.check_clip_grad_norm(learner)
     assert result.status == "wrong" and expected in result.message
+
+
+def _clip_by(grads, max_norm, divisor):
+    return [g * min(1.0, max_norm / float(divisor)) for g in grads]
+
+
+def _norms(grads):
+    return torch.stack([g.norm() for g in grads])
+
+
+CLIP_LEARNERS = {
+    "per_tensor_clipping": clip_per_tensor,
+    "scales_up_small_gradients": clip_scales_up,
+    "not_clipped": lambda g, m: ([x.clone() for x in g], joint_norm(g)),
+    "squared_norm_scale": lambda g, m: (_clip_by(g, m, joint_norm(g) ** 2), joint_norm(g)),
+    "summed_norms_scale": lambda g, m: (_clip_by(g, m, _norms(g).sum()), joint_norm(g)),
+    "total_norm_squared": clip_squared_norm,
+    "total_norm_summed": lambda g, m: (clip_ok(g, m)[0], _norms(g).sum()),
+    "total_norm_max": lambda g, m: (clip_ok(g, m)[0], _norms(g).max()),
+    "total_norm_after_clipping": clip_norm_after,
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(CLIP_LEARNERS))
+def test_every_clip_mistake_is_named(mistake):
+    result = checks.check_clip_grad_norm(CLIP_LEARNERS[mistake], max_points=2, quiet=True)
+    assert (result.status, result.points, result.max_points) == ("wrong", 0, 2), result.message
+    assert result.mistakes == (mistake,), result.message
+    assert result.message.startswith("clip_grad_norm: wrong values for ") and "\nLikely mistake: " in result.message
+
+
+CLIP_FIRST = "3 gradients of shapes (3, 4), (5,), (2, 2, 2), float32, max_norm=1.0 (joint norm above max_norm)"
+
+
+@pytest.mark.parametrize("learner, expected", [
+    (lambda g, m: (torch.cat([x.flatten() for x in clip_ok(g, m)[0]]), joint_norm(g)),
+     "expected clipped_list to be a list of tensors, got Tensor"),
+    (lambda g, m: (min(1.0, m / float(joint_norm(g))), joint_norm(g)),
+     "expected clipped_list to be a list of tensors, got float"),
+    (lambda g, m: (clip_ok(g, m)[0], list(_norms(g))),
+     "expected total_norm to be a 0-dimensional tensor, got list (Tensor, Tensor, Tensor)"),
+    (lambda g, m: (clip_ok(g, m)[0], "1.0"), "expected total_norm to be a 0-dimensional tensor, got str"),
+    (lambda g, m: (clip_ok(g, m)[0], True), "expected total_norm to be a 0-dimensional tensor, got bool"),
+    (lambda g, m: (*clip_ok(g, m), min(1.0, m / float(joint_norm(g)))),
+     "expected a pair (clipped_list, total_norm), got tuple (list (Tensor, Tensor, Tensor), Tensor, float)"),
+])
+def test_clip_answer_of_the_wrong_kind_is_told_what_was_expected(learner, expected):
+    result = checks.check_clip_grad_norm(learner, max_points=2, quiet=True)
+    assert (result.status, result.points, result.mistakes) == ("wrong", 0, ())
+    assert result.message == f"clip_grad_norm: {expected} (for {CLIP_FIRST})"
 
 
 # ------------------------------------------------------------ adding model

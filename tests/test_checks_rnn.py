@@ -1,5 +1,6 @@
 """Tests of the unit-01/02 exercises added with issue 11: ``rnn_forward``, ``rnn_step_backward``,
-``rnn_backward`` (and the clip_grad_norm contract of issue 16).
+``rnn_backward`` (and the clip_grad_norm contract of issue 16). The cases of these checks and of
+``rnn_cell`` and ``clip_grad_norm`` are pinned by the labels messages name them by.
 
 The references' backward passes are verified against autograd with ``gradcheck`` (float64); each
 check is fed the reference (passes), a function that raises NotImplementedError, and one function
@@ -8,6 +9,8 @@ per named mistake, written as a learner would write it, asserting the mistake's 
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import torch
 from torch import nn
@@ -15,6 +18,7 @@ from torch import nn
 from course_utils import checks
 from course_utils import functional as Fn
 from course_utils.checks.registry import EXERCISES
+from course_utils.gradients import clip_grad_norm
 
 F64 = torch.float64
 
@@ -130,9 +134,11 @@ def test_not_implemented(name, check, reference, unit, capsys):
 
 
 def assert_named(result, mistake_id, max_points):
+    """Wrong, no points, and exactly the named mistake (a tuple of ids: exactly these, in order)."""
     assert result.status == "wrong", result.message
     assert result.points == 0 and result.max_points == max_points
-    assert mistake_id in result.mistakes, (result.mistakes, result.message)
+    expected = mistake_id if isinstance(mistake_id, tuple) else (mistake_id,)
+    assert result.mistakes == expected, (result.mistakes, result.message)
 
 
 # ------------------------------------------------------------------------------ rnn_forward
@@ -196,6 +202,11 @@ def forward_list_of_states(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity
     return list(hs), h
 
 
+def forward_first_as_last(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    hs, _ = forward_ok(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+    return hs, hs[0]  # the bug: the first state for the last
+
+
 def forward_always_tanh(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     return forward_ok(x, h0, w_ih, w_hh, b_ih, b_hh)
 
@@ -208,14 +219,67 @@ def forward_always_tanh(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="t
     (forward_from_zeros, "h0_ignored", "h0 is ignored"),
     (forward_same_input, "input_not_advanced", "every step reads the first input"),
     (forward_states_before, "hs_includes_h0", "the states *before* each step"),
-    (forward_with_h0, "hs_includes_h0", "not h0"),
+    (forward_with_h0, "hs_includes_h0",
+     "expected hs of shape (5, 3, 4), got (6, 3, 4): hs holds h_1 .. h_T, the states the T steps return, not h0"),
     (forward_always_tanh, "nonlinearity_ignored", "the `nonlinearity` argument is ignored"),
+    (forward_first_as_last, "last_state_wrong", "h_T is the first state h_1, not the last one."),
     (forward_list_of_states, "states_not_stacked", "got a list of 5 items — `torch.stack(states)`"),
 ])
 def test_rnn_forward_mistakes_are_named(learner, mistake_id, text):
     result = checks.check_rnn_forward(learner, max_points=2, quiet=True, watch=False)
     assert_named(result, mistake_id, 2)
     assert text in result.message
+
+
+FORWARD_FIRST = "T=5, N=3, H_in=4, H=4, with biases, float32"
+
+
+@pytest.mark.parametrize("learner, expected", [
+    (lambda *a, **k: forward_ok(*a, **k)[0],
+     "expected a pair (hs, h_T), got one tensor of shape (5, 3, 4) — return both: `return torch.stack(states), h`"),
+    (lambda *a, **k: (*forward_ok(*a, **k), a[1]), "expected a pair (hs, h_T), got tuple (Tensor, Tensor, Tensor)"),
+    (lambda *a, **k: (forward_ok(*a, **k)[0], None), "expected h_T to be a torch.Tensor, got None"),
+    (lambda *a, **k: (forward_ok(*a, **k)[0], forward_ok(*a, **k)[1][None]),  # h_n of nn.RNN is (1, N, H)
+     "expected h_T of shape (3, 4), got (1, 3, 4). Hint: h_T is the last state, (N, H), like h0."),
+])
+def test_rnn_forward_answer_that_is_not_the_pair_is_told_what_to_return(learner, expected):
+    result = checks.check_rnn_forward(learner, max_points=2, quiet=True, watch=False)
+    assert (result.status, result.points, result.mistakes) == ("wrong", 0, ())
+    assert result.message == f"rnn_forward: {expected} (for {FORWARD_FIRST})"
+
+
+def forward_squeezed(x, h0, *args, **kwargs):
+    hs, h = forward_ok(x, h0, *args, **kwargs)
+    return hs.squeeze(0), h  # the bug: one step's hs loses its time dimension
+
+
+def forward_h_alone_for_one_step(x, h0, *args, **kwargs):
+    hs, h = forward_ok(x, h0, *args, **kwargs)
+    return h if x.shape[0] == 1 else (hs, h)
+
+
+@pytest.mark.parametrize("learner, expected", [
+    (forward_squeezed,
+     "expected hs of shape (1, 2, 2), got (2, 2). Hint: hs is (T, N, H): one state per step, time first like x."),
+    (forward_h_alone_for_one_step,
+     "expected a pair (hs, h_T), got one tensor of shape (2, 2) — return both: `return torch.stack(states), h`"),
+])
+def test_rnn_forward_one_step_answer_of_shape_n_h_is_not_called_the_last_state_only(learner, expected):
+    """With T = 1 the last state is every state: an (N, H) answer is told the shape, not "only the last state"."""
+    result = checks.check_rnn_forward(learner, max_points=2, quiet=True, watch=False)
+    assert (result.status, result.points, result.mistakes) == ("wrong", 0, ())
+    assert result.message == f"rnn_forward: {expected} (for T=1, N=2, H_in=3, H=2, without biases, float64)"
+
+
+def test_rnn_forward_states_stacked_wrong_where_the_shape_cannot_tell_are_named():
+    """On the case with N = T, hs stacked along dim 1 has the right shape: the values name the mistake."""
+    def learner(x, h0, *args, **kwargs):
+        hs, h = forward_ok(x, h0, *args, **kwargs)
+        return (hs.transpose(0, 1) if x.shape[0] == x.shape[1] else hs), h  # wrong on the N = T case only
+
+    result = checks.check_rnn_forward(learner, max_points=2, quiet=True, watch=False)
+    assert_named(result, "stacked_wrong_dim", 2)
+    assert result.message.startswith("rnn_forward: wrong values for T=3, N=3, H_in=2, H=4, with biases, float64.")
 
 
 def test_rnn_forward_written_differently_passes_and_in_place_is_caught():
@@ -281,6 +345,16 @@ def step_dw_hh_with_h(dh, x, h_prev, h, w_ih, w_hh):
     return da @ w_ih, da @ w_hh, da.T @ x, da.T @ h, da.sum(dim=0)
 
 
+def step_dw_ih_transposed(dh, x, h_prev, h, w_ih, w_hh):
+    da = dh * (1 - h ** 2)
+    return da @ w_ih, da @ w_hh, x.T @ da, da.T @ h_prev, da.sum(dim=0)
+
+
+def step_dw_hh_transposed(dh, x, h_prev, h, w_ih, w_hh):
+    da = dh * (1 - h ** 2)
+    return da @ w_ih, da @ w_hh, da.T @ x, h_prev.T @ da, da.sum(dim=0)
+
+
 def step_bias_mean(dh, x, h_prev, h, w_ih, w_hh):
     da = dh * (1 - h ** 2)
     return da @ w_ih, da @ w_hh, da.T @ x, da.T @ h_prev, da.mean(dim=0)
@@ -307,7 +381,9 @@ def step_dh_prev_no_weight(dh, x, h_prev, h, w_ih, w_hh):
     (step_derivative_h_prev, "tanh_derivative_of_h_prev"),
     (step_w_hh_transposed, "transposed_weight_hh"),
     (step_w_ih_transposed, "transposed_weight_ih"),
-    (step_dw_transposed, "transposed_weight_grad"),
+    (step_dw_transposed, ("transposed_weight_grad", "transposed_weight_grad")),  # one for each weight
+    (step_dw_ih_transposed, "transposed_weight_grad"),
+    (step_dw_hh_transposed, "transposed_weight_grad"),
     (step_dw_hh_with_h, "dweight_hh_uses_h_t"),
     (step_bias_mean, "bias_grad_mean"),
     (step_bias_not_summed, "bias_grad_not_summed"),
@@ -411,6 +487,254 @@ def test_rnn_backward_in_place_on_dhs_is_caught():
     result = checks.check_rnn_backward(learner, quiet=True, watch=False)
     assert result.status == "wrong" and "changed its input `dhs` in place" in result.message
     assert "dh = dhs[t] + dh_next" in result.message
+
+
+# ----------------------------------------------------- backward: answers read, errors hinted
+def backward_generator(dhs, x, h0, hs, w_ih, w_hh):
+    return (g for g in make_backward()(dhs, x, h0, hs, w_ih, w_hh))
+
+
+STEP_GRADS, SEQ_GRADS = "(dx, dh_prev, dweight_ih, dweight_hh, dbias)", "(dx, dh0, dweight_ih, dweight_hh, dbias)"
+STEP_FIRST = "N=3, H_in=4, H=4, float32"
+SEQ_FIRST = "T=5, N=3, H_in=4, H=4, float32, a loss on every output"
+
+
+@pytest.mark.parametrize("check, learner, expected", [
+    (checks.check_rnn_step_backward, lambda *a: dict(zip(("dx", "dh_prev", "dw_ih", "dw_hh", "db"), step_ok(*a))),
+     f"rnn_step_backward: expected the five gradients {STEP_GRADS}, got dict (for {STEP_FIRST})"),
+    (checks.check_rnn_step_backward, lambda *a: 0.5,
+     f"rnn_step_backward: expected the five gradients {STEP_GRADS}, got float (for {STEP_FIRST})"),
+    (checks.check_rnn_step_backward, lambda *a: step_ok(*a)[:4],
+     f"rnn_step_backward: expected five gradients {STEP_GRADS}, got 4 (for {STEP_FIRST})"),
+    (checks.check_rnn_backward, backward_generator,
+     f"rnn_backward: expected the five gradients {SEQ_GRADS}, got generator (for {SEQ_FIRST})"),
+])
+def test_backward_answer_that_is_not_five_gradients_is_told_what_to_return(check, learner, expected):
+    result = check(learner, max_points=2, quiet=True, watch=False)
+    assert (result.status, result.points, result.mistakes) == ("wrong", 0, ())
+    assert result.message == expected
+
+
+def step_bias_keepdim(dh, x, h_prev, h, w_ih, w_hh):
+    da = dh * (1 - h ** 2)
+    return da @ w_ih, da @ w_hh, da.T @ x, da.T @ h_prev, da.sum(dim=0, keepdim=True)
+
+
+def backward_dh0_with_time(dhs, x, h0, hs, w_ih, w_hh):
+    dx, dh0, *rest = make_backward()(dhs, x, h0, hs, w_ih, w_hh)
+    return dx, dh0[None], *rest
+
+
+@pytest.mark.parametrize("check, learner, expected", [
+    (checks.check_rnn_step_backward, lambda *a: (step_ok(*a)[0].T, *step_ok(*a)[1:]),
+     f"rnn_step_backward: expected dx of shape (3, 4), got (4, 3). Hint: dx has the shape of x. (for {STEP_FIRST})"),
+    (checks.check_rnn_step_backward, step_bias_keepdim,
+     ("rnn_step_backward: expected dbias of shape (4,), got (1, 4). Hint: dbias has the shape of a bias, (H,). "
+      f"(for {STEP_FIRST})")),
+    (checks.check_rnn_backward, backward_dh0_with_time,
+     f"rnn_backward: expected dh0 of shape (3, 4), got (1, 3, 4). Hint: dh0 has the shape of h0. (for {SEQ_FIRST})"),
+])
+def test_backward_gradient_of_the_wrong_shape_is_told_the_shape_it_has(check, learner, expected):
+    result = check(learner, max_points=2, quiet=True, watch=False)
+    assert (result.status, result.points, result.mistakes) == ("wrong", 0, ())
+    assert result.message == expected
+
+
+def step_da_times_x(dh, x, h_prev, h, w_ih, w_hh):
+    da = dh * (1 - h ** 2)
+    return da @ w_ih, da @ w_hh, da @ x, da.T @ h_prev, da.sum(dim=0)  # the bug: `da @ x` for `da.T @ x`
+
+
+def step_elementwise(dh, x, h_prev, h, w_ih, w_hh):
+    da = dh * (1 - h ** 2)
+    return da * w_ih, da @ w_hh, da.T @ x, da.T @ h_prev, da.sum(dim=0)  # the bug: `*` for `@`
+
+
+def backward_never_looping(dhs, x, h0, hs, w_ih, w_hh):
+    dxs = [step_ok(dhs[t], x[t], hs[t - 1], hs[t], w_ih, w_hh)[0] for t in range(x.shape[0] - 1, 0, 1)]
+    return torch.stack(dxs), h0, w_ih, w_hh, hs[0, 0]  # stack of an empty list
+
+
+STEP_SHAPES = "dh, h_prev and h are (N, H), x is (N, H_in), weight_ih is (H, H_in), weight_hh is (H, H)"
+SEQ_SHAPES = ("dhs and hs are (T, N, H), x is (T, N, H_in), h0 is (N, H), weight_ih is (H, H_in), "
+              "weight_hh is (H, H)")
+MATMUL_HINT = "; with da = ∂L/∂a_t of shape (N, H), `da @ weight_ih` is (N, H_in) and `da.T @ x` is (H, H_in)."
+
+
+@pytest.mark.parametrize("check, learner, error, shapes", [
+    (checks.check_rnn_step_backward, step_da_times_x, "mat1 and mat2 shapes cannot be multiplied", STEP_SHAPES),
+    (checks.check_rnn_step_backward, step_elementwise, "must match the size of tensor b", STEP_SHAPES),
+    (checks.check_rnn_backward, make_backward(step_da_times_x), "cannot be multiplied", SEQ_SHAPES),
+    (checks.check_rnn_backward, make_backward(step_elementwise), "must match", SEQ_SHAPES),
+    (checks.check_rnn_backward, backward_never_looping, "stack expects a non-empty TensorList", None),
+])
+def test_backward_shape_errors_get_the_shapes_hint_and_other_errors_none(check, learner, error, shapes):
+    result = check(learner, max_points=2, quiet=True, watch=False)
+    assert (result.status, result.points) == ("error", 0)
+    assert "raised RuntimeError: " in result.message and error in result.message
+    if shapes is None:
+        assert "Hint" not in result.message
+    else:
+        assert result.message.endswith(f"\nHint: check the shapes of your matrix products: {shapes}{MATMUL_HINT}")
+
+
+# ------------------------------------------------------------------------- the cases, pinned
+class Spoiler:
+    """Answers as the reference does and records each call's arguments; the answer to call ``spoil`` is 0.5 off."""
+
+    def __init__(self, reference, spoil=None):
+        self.reference, self.spoil, self.calls = reference, spoil, []
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        out = self.reference(*args, **kwargs)
+        return _shifted(out) if len(self.calls) - 1 == self.spoil else out
+
+
+def _shifted(out):
+    if isinstance(out, torch.Tensor):
+        return out + 0.5
+    return [_shifted(o) for o in out] if isinstance(out, list) else tuple(_shifted(o) for o in out)
+
+
+CASE_CHECKS = {name: (check, reference) for name, check, reference, _ in CHECKS}
+CASE_CHECKS["clip_grad_norm"] = (checks.check_clip_grad_norm, clip_grad_norm)
+CASE_CHECKS["rnn_cell"] = (checks.check_rnn_cell, Fn.rnn_cell)
+
+#: the label of every case each check runs, in order: what a message names a case by
+CASE_LABELS = {
+    "rnn_forward": [
+        "T=5, N=3, H_in=4, H=4, with biases, float32",
+        "T=4, N=2, H_in=3, H=5, with biases, float64",
+        "T=6, N=1, H_in=2, H=3, without biases, float32",
+        "T=3, N=3, H_in=2, H=4, with biases, float64",
+        "T=4, N=2, H_in=3, H=3, with biases, float32, nonlinearity='relu'",
+        "T=1, N=2, H_in=3, H=2, without biases, float64",
+    ],
+    "rnn_step_backward": [
+        "N=3, H_in=4, H=4, float32",
+        "N=2, H_in=3, H=5, float64",
+        "N=1, H_in=2, H=3, float32",
+        "N=4, H_in=5, H=3, float64",
+    ],
+    "rnn_backward": [
+        "T=5, N=3, H_in=4, H=4, float32, a loss on every output",
+        "T=4, N=2, H_in=3, H=5, float64, a loss on every output",
+        "T=6, N=1, H_in=2, H=3, float64, a loss on the last state only",
+        "T=3, N=2, H_in=3, H=2, float32, a loss on every output",
+        "T=1, N=2, H_in=2, H=3, float64, a loss on every output",
+    ],
+    "rnn_cell": [
+        "N=3, H_in=4, H=4, with biases, float32",
+        "N=4, H_in=3, H=5, with biases, float32",
+        "N=1, H_in=4, H=2, with biases, float32",
+        "N=3, H_in=5, H=3, without biases, float32",
+        "N=2, H_in=3, H=4, with biases, float64",
+        "N=1, H_in=2, H=3, without biases, float64",
+        "N=3, H_in=3, H=5, with biases, float32, nonlinearity='relu'",
+        "N=2, H_in=3, H=4, with biases, float64, nonlinearity='tanh'",
+    ],
+    "clip_grad_norm": [
+        "3 gradients of shapes (3, 4), (5,), (2, 2, 2), float32, max_norm=1.0 (joint norm above max_norm)",
+        "2 gradients of shapes (4, 3), (6,), float32, max_norm=5.0 (joint norm below max_norm)",
+        "3 gradients of shapes (2, 3), (3,), (4, 1), float64, max_norm=2.5 (joint norm above max_norm)",
+        "1 gradient of shapes (7,), float64, max_norm=1.5 (joint norm above max_norm)",
+        "2 gradients of shapes (3,), (2, 2), float32, max_norm=0.5 (joint norm above max_norm)",
+        "2 gradients of shapes (3,), (2, 2), float64, max_norm=1.0 (joint norm below max_norm)",
+    ],
+}
+
+
+def _calls(name):
+    check, reference = CASE_CHECKS[name]
+    recorder = Spoiler(reference)
+    assert check(recorder, quiet=True, watch=False).passed
+    return recorder.calls
+
+
+@pytest.mark.parametrize("name", sorted(CASE_LABELS))
+def test_the_cases_are_pinned_by_their_labels(name):
+    """A wrong answer on case k is reported with case k's label; the passed message counts the cases."""
+    check, reference = CASE_CHECKS[name]
+    labels = CASE_LABELS[name]
+    assert len(_calls(name)) == len(labels)
+    for k, label in enumerate(labels):
+        result = check(Spoiler(reference, spoil=k), quiet=True, watch=False)
+        assert result.message.split("\n")[0] == f"{name}: wrong values for {label}.", k
+    passed = check(reference, quiet=True, watch=False).message
+    assert passed.startswith(f"{name}: passed — matches the reference on {len(labels)} "), passed
+
+
+def _dtype(t) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+def _described(name, args, kwargs) -> str:
+    """A case read off its tensors, in the words of the check's labels."""
+    if name == "rnn_forward":
+        x, h0 = args[:2]
+        biases = "with" if len(args) == 6 and args[4] is not None else "without"
+        act = f", nonlinearity='{kwargs['nonlinearity']}'" if kwargs.get("nonlinearity", "tanh") != "tanh" else ""
+        T, N, H_in = x.shape
+        return f"T={T}, N={N}, H_in={H_in}, H={h0.shape[1]}, {biases} biases, {_dtype(x)}{act}"
+    if name == "rnn_cell":
+        x, h = args[:2]
+        biases = "with" if len(args) == 6 and args[4] is not None else "without"
+        act = f", nonlinearity='{kwargs['nonlinearity']}'" if kwargs else ""
+        return f"N={x.shape[0]}, H_in={x.shape[1]}, H={h.shape[1]}, {biases} biases, {_dtype(x)}{act}"
+    if name == "rnn_step_backward":
+        dh, x, h_prev, h = args[:4]
+        assert dh.shape == h_prev.shape == h.shape
+        return f"N={x.shape[0]}, H_in={x.shape[1]}, H={h.shape[1]}, {_dtype(x)}"
+    if name == "rnn_backward":
+        dhs, x = args[:2]
+        every = all(bool(dhs[t].abs().sum() > 0) for t in range(len(dhs)))
+        last_only = bool((dhs[:-1] == 0).all() and dhs[-1].abs().sum() > 0)
+        loss = "a loss on every output" if every else "a loss on the last state only" if last_only else "?"
+        T, N, H_in = x.shape
+        return f"T={T}, N={N}, H_in={H_in}, H={dhs.shape[2]}, {_dtype(x)}, {loss}"
+    grads, max_norm = args
+    norm = float(torch.linalg.vector_norm(torch.cat([g.double().flatten() for g in grads])))
+    shapes = ", ".join(str(tuple(g.shape)) for g in grads)
+    count = f"{len(grads)} gradient{'s' if len(grads) != 1 else ''}"
+    side = "above" if norm > max_norm else "below"
+    return f"{count} of shapes {shapes}, {_dtype(grads[0])}, max_norm={max_norm} (joint norm {side} max_norm)"
+
+
+@pytest.mark.parametrize("name", sorted(CASE_LABELS))
+def test_case_labels_state_the_true_cases(name):
+    """Sizes, dtype, biases, nonlinearity, where the loss is, the side of max_norm: as the label says."""
+    assert [_described(name, args, kwargs) for args, kwargs in _calls(name)] == CASE_LABELS[name]
+
+
+def _digest(calls) -> str:
+    """A digest of the cases' arguments: shapes, dtypes and values (rounded to 10 decimals), keywords."""
+    h = hashlib.sha256()
+
+    def add(v):
+        if isinstance(v, torch.Tensor):
+            h.update(repr((tuple(v.shape), str(v.dtype))).encode())
+            h.update(v.to(torch.float64).numpy().round(10).tobytes())
+        elif isinstance(v, (tuple, list)):
+            for item in v:
+                add(item)
+        else:
+            h.update(repr(v).encode())
+
+    for args, kwargs in calls:
+        add(args)
+        add(sorted(kwargs.items()))
+    return h.hexdigest()[:16]
+
+
+#: the cases' values at the default seeds (clip_grad_norm's are pinned in test_checks_contract.py).
+#: A change here is a change of what learners are judged on: update a digest only on purpose.
+PINNED_CASES = {"rnn_forward": "37aebd2409e9acf4", "rnn_step_backward": "75bd95d7b2803613", "rnn_backward": "4232367f45ed8dcf"}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_CASES))
+def test_the_case_values_are_pinned(name):
+    assert _digest(_calls(name)) == PINNED_CASES[name]
 
 
 # -------------------------------------------------------------- clip_grad_norm (issue 16)

@@ -158,14 +158,22 @@ _cov.start()
 _durations = {}
 def pytest_runtest_setup(item):
     _cov.switch_context(item.nodeid)
+_failed = []
 def pytest_runtest_logreport(report):
     _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+    if report.failed:
+        _failed.append(report.nodeid)
+def pytest_collectreport(report):
+    if report.failed:
+        _failed.append(report.nodeid or "(collection)")
 def pytest_sessionfinish(session):
     _cov.switch_context("")
     _cov.stop()
     _cov.save()
     with open(os.environ["MUTATE_COVERAGE"] + ".durations.json", "w") as f:
         json.dump(_durations, f)
+    with open(os.environ["MUTATE_COVERAGE"] + ".failed.json", "w") as f:
+        json.dump(_failed, f)
 """
 
 
@@ -200,6 +208,9 @@ def _coverage_map(work: Path, env: dict, out: Path) -> CoverageMap:
         rel = Path(measured).resolve().relative_to(work.resolve()).as_posix()
         by_line = data.contexts_by_lineno(measured)
         lines[rel] = {n: sorted(c for c in ctx if c) for n, ctx in by_line.items()}
+    failed = json.loads(Path(str(data_file) + ".failed.json").read_text())
+    if failed:  # a test that fails on the unmutated code would "kill" every mutant it judges
+        raise SystemExit("the tests fail on the unmutated code; fix them first:\n  " + "\n  ".join(failed))
     durations = json.loads(Path(str(data_file) + ".durations.json").read_text())
     out.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps({"lines": lines, "durations": durations}))
@@ -408,7 +419,7 @@ def main() -> int:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants run side by side")
     p.add_argument("--out", type=Path, default=Path("mutation-results"))
     p.add_argument("--retry", action="store_true", help="judge the survivors and timeouts of the run in --out "
-                   "again (after new tests; the coverage map is rebuilt) and keep its other outcomes")
+                   "again (after new tests; a coverage map older than the tests is rebuilt) and keep its other outcomes")
     p.add_argument("--only", help="comma-separated site ids (the `site` field of mutants.json, e.g. 412:binop): "
                                    "run just these mutants of the given file, showing each one's diff")
     p.add_argument("--tests", nargs="+", help="judge by these tests (paths or node ids) instead of the ones "
@@ -441,7 +452,9 @@ def main() -> int:
     if args.retry:
         retry = [Mutant(**m) for m in json.loads((args.out / "mutants.json").read_text())]
         files = sorted({m.file for m in retry if m.outcome in ("survived", "timeout")} & set(files))
-        (args.out / "coverage-map.json").unlink(missing_ok=True)
+        cmap_file, newest_test = args.out / "coverage-map.json", max(p.stat().st_mtime for p in (ROOT / "tests").rglob("*.py"))
+        if cmap_file.exists() and cmap_file.stat().st_mtime < newest_test:
+            cmap_file.unlink()  # made before the newest tests: they would never be chosen
         (args.out / "mutants.json").rename(args.out / "mutants-before-retry.json")
     only = set(args.only.split(",")) if args.only else None
     results = run(files, args.sample, args.seed, args.jobs, args.out, retry, only, args.tests)
