@@ -430,6 +430,295 @@ def test_each_unit_embeds_its_figures(lang):
     assert not missing, "\n".join(missing)
 
 
+# --------------------------------------------- what the figures show (read from the artists, not the SVG)
+@pytest.fixture
+def figures():
+    """course_utils.figures, imported on use (it imports torch); figures are drawn under its rcParams."""
+    import matplotlib
+
+    from course_utils import figures
+
+    with matplotlib.rc_context(figures.SVG_RC):
+        yield figures
+
+
+def texts(ax) -> dict[str, list[tuple[float, float, str]]]:
+    """Each text of ``ax`` -> the (x, y, colour) of its occurrences, rounded to 0.01 drawing units."""
+    import matplotlib.colors
+
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    for t in ax.texts:
+        x, y = t.get_position()
+        out.setdefault(t.get_text(), []).append((round(x, 2), round(y, 2),
+                                                 matplotlib.colors.to_hex(t.get_color())))
+    return out
+
+
+def matplotlib_hex(color) -> str:
+    import matplotlib.colors
+
+    return matplotlib.colors.to_hex(color)
+
+
+def test_render_rejects_an_unknown_figure(figures):
+    with pytest.raises(ValueError) as err:
+        figures.render("08_attention")
+    assert str(err.value) == f"render: expected one of {', '.join(figures.FIGURES)}, got '08_attention'"
+
+
+def test_render_draws_under_the_svg_settings_and_restores_the_thread_count(figures, monkeypatch):
+    import matplotlib
+    import torch
+
+    from course_utils.plotting import new_figure
+
+    seen = {}
+
+    def one_thread_figure():
+        seen.update({key: matplotlib.rcParams[key] for key in figures.SVG_RC})
+        torch.set_num_threads(1)
+        fig = new_figure(1.0, 1.0)
+        ax = fig.add_axes((0.2, 0.2, 0.7, 0.7))
+        ax.set_xlim(-2, 2)
+        ax.set_xticks([-2, 0, 2])
+        fig.canvas.draw()
+        seen["ticks"] = [t.get_text() for t in ax.get_xticklabels()]
+        return fig
+
+    def failing_figure():
+        torch.set_num_threads(1)
+        raise RuntimeError("drawing failed")
+
+    monkeypatch.setitem(figures.FIGURES, "99_test", one_thread_figure)
+    monkeypatch.setitem(figures.FIGURES, "99_failing", failing_figure)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        svg = figures.render("99_test")
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError, match="drawing failed"):
+            figures.render("99_failing")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen.pop("ticks") == ["\u22122", "0", "2"]  # a real minus sign, not a hyphen
+    assert seen == {**figures.SVG_RC, "font.family": ["DejaVu Sans"]}
+    assert svg.startswith(b"<?xml") and b"<svg" in svg and b"<dc:date>" not in svg
+    assert b'width="72pt" height="72pt"' in svg  # one inch square
+
+
+def test_write_all_and_check_from_the_command_line(figures, tmp_path, capsys):
+    names = ["05_comparison", "07_padding"]
+    folder = tmp_path / "build" / "figures"  # parent folders are created
+    assert figures.write_all(folder, names) == [folder / f"{name}.svg" for name in names]
+    assert (folder / "07_padding.svg").read_bytes() == figures.render("07_padding")
+    assert figures.write_all(folder, ["07_padding"]) == [folder / "07_padding.svg"]  # into an existing folder
+    assert sorted(p.name for p in folder.iterdir()) == ["05_comparison.svg", "07_padding.svg"]
+
+    out = tmp_path / "cli"
+    assert figures.main(["--out", str(out), "07_padding"]) == 0
+    assert capsys.readouterr().out == f"wrote {out / '07_padding.svg'}\n"
+    assert (out / "07_padding.svg").read_bytes() == (folder / "07_padding.svg").read_bytes()
+    assert figures.main(["--out", str(out), "--check", "07_padding"]) == 0
+    assert capsys.readouterr().err == ""
+    assert figures.main(["--out", str(out), "--check", "07_padding", "05_comparison"]) == 1  # 05 not written
+    assert capsys.readouterr().err == f"out of date: {out / '05_comparison.svg'}\n"
+    (out / "07_padding.svg").write_bytes(b"<svg/>")
+    assert figures.main(["--out", str(out), "--check", "07_padding"]) == 1
+    assert capsys.readouterr().err == f"out of date: {out / '07_padding.svg'}\n"
+    assert (out / "07_padding.svg").read_bytes() == b"<svg/>"  # --check writes nothing
+
+
+def test_gradient_ratios_are_relative_to_the_last_step_and_run_backwards(figures):
+    import numpy as np
+    import torch
+
+    from course_utils import gradients
+
+    ratios = figures.gradient_ratios(2.0, seeds=2, seq_len=6)
+    assert ratios.shape == (2, 6) and ratios.dtype == np.float64
+    assert (ratios[:, 0] == 1.0).all()  # distance 0: the last step against itself
+    norms = gradients.gradient_norms("rnn", 6, figures.GRADIENT_H, figures.GRADIENT_H_IN, weight_scale=2.0,
+                                     wrt="state", seed=1, dtype=torch.float64)
+    np.testing.assert_allclose(ratios[1], (norms / norms[-1]).numpy()[::-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, cell, seq_len, knob, values, wrt, low, high", [
+    ("gradient_distance", "rnn", 50, "weight_scale", (0.5, 1.0, 2.0), "state", -20, 7),
+    ("forget_bias", "lstm", 100, "forget_bias", (0.0, 1.0, 3.0), "input", -24, 2),
+])
+def test_gradient_figures_plot_twenty_seeds_measured_with_one_thread(figures, monkeypatch, name, cell, seq_len, knob,
+                                                                     values, wrt, low, high):
+    """The measurement is replaced by a known one: ratio 10^(-d k v / 100) at distance d for seed k - 1, value v."""
+    import numpy as np
+    import torch
+
+    calls = []
+
+    def fake_norms(cell, seq_len, hidden_size, input_size, **kw):
+        calls.append(((cell, seq_len, hidden_size, input_size), kw, torch.get_num_threads()))
+        value = kw.get("weight_scale", kw.get("forget_bias"))
+        distance = torch.arange(seq_len - 1, -1, -1, dtype=torch.float64)
+        return 10.0 ** (-distance * (kw["seed"] + 1) * (value + 1) / 100)  # (T,), index t
+
+    monkeypatch.setattr(figures.gradients, "gradient_norms", fake_norms)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        fig = getattr(figures, name)()
+    finally:
+        torch.set_num_threads(threads)
+    assert len(calls) == 3 * 20
+    assert {c[0] for c in calls} == {(cell, seq_len, 32, 4)} and {c[2] for c in calls} == {1}
+    assert [(c[1][knob], c[1]["seed"]) for c in calls] == [(v, k) for v in values for k in range(20)]
+    assert all(c[1]["wrt"] == wrt and c[1]["dtype"] == torch.float64 for c in calls)
+    (ax,) = fig.axes
+    *medians, one = ax.lines
+    assert list(one.get_ydata()) == [1.0, 1.0]
+    distance = np.arange(seq_len)
+    colors = [figures.NEGATIVE_COLOR, figures.NEUTRAL_COLOR, figures.POSITIVE_COLOR]
+    for line, value, color in zip(medians, values, colors):
+        assert line.get_color() == color
+        np.testing.assert_allclose(np.log10(line.get_ydata()), -distance * 10.5 * (value + 1) / 100, atol=0.011)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [line.get_label() for line in medians] and len(set(labels)) == 3
+    assert all(f"{v:g}$" in label for v, label in zip(values, labels))
+    assert ax.get_xlim() == (0.0, seq_len - 1.0) and ax.get_ylim() == pytest.approx((10.0 ** low, 10.0 ** high))
+
+
+def test_board_helpers(figures):
+    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+    from course_utils.plotting import new_figure
+
+    board = figures.Board(new_figure(4.0, 3.0), 8.0, 6.0)
+    ax = board.ax
+    assert (ax.get_xlim(), ax.get_ylim(), ax.get_aspect(), ax.axison) == ((0.0, 8.0), (0.0, 6.0), 1.0, False)
+    assert board.box(2.0, 1.0, "$x$", w=1.0, h=0.5) == (1.5, 2.5, 0.75, 1.25)  # left, right, bottom, top
+    assert board.box(5.0, 5.0, "") == pytest.approx((4.55, 5.45, 4.7, 5.3))  # 0.9 x 0.6 by default
+    box = ax.patches[0]
+    assert isinstance(box, FancyBboxPatch) and (box.get_x(), box.get_y(), box.get_width(), box.get_height()) == (
+        1.5, 0.75, 1.0, 0.5)
+    assert texts(ax)["$x$"] == [(2.0, 1.0, "#000000")]
+    assert board.node(3.0, 4.0, "+") == 0.22
+    assert isinstance(ax.patches[2], Circle) and ax.patches[2].center == (3.0, 4.0)
+    board.line([(0.0, 0.0), (1.0, 0.0), (1.0, 2.0)])
+    (bend,) = ax.lines  # all but the last segment as a line, the last one as an arrow
+    assert list(bend.get_xdata()) == [0.0, 1.0] and list(bend.get_ydata()) == [0.0, 0.0]
+    arrow = ax.patches[3]
+    assert isinstance(arrow, FancyArrowPatch) and arrow._posA_posB == [(1.0, 0.0), (1.0, 2.0)]
+    board.line([(4.0, 4.0), (5.0, 4.0)], arrow=False)
+    assert len(ax.lines) == 1 and ax.patches[4]._posA_posB == [(4.0, 4.0), (5.0, 4.0)]
+    assert type(arrow.get_arrowstyle()).__name__ != type(ax.patches[4].get_arrowstyle()).__name__
+
+
+def test_band_and_log_axes(figures):
+    import numpy as np
+
+    from course_utils.plotting import NEGATIVE_COLOR, new_figure
+
+    fig = new_figure(4.0, 3.0)
+    ax = fig.add_axes((0.1, 0.1, 0.8, 0.8))
+    logs = np.array([[0.0, -1.0, -3.0], [0.0, -2.0, -1.0], [0.0, -4.0, -2.0]])  # (seeds, T) of log10 values
+    figures._band(ax, np.arange(3), logs, NEGATIVE_COLOR, "scale")
+    figures._log_distance_axes(ax, 3, -3, 5, "ratio")  # the band reaches below 10^-3: cut off
+    median, hline = ax.lines
+    np.testing.assert_allclose(median.get_ydata(), [1.0, 1e-2, 1e-2])  # the median over seeds, per column
+    assert list(median.get_xdata()) == [0, 1, 2] and median.get_color() == NEGATIVE_COLOR
+    assert median.get_label() == "scale" and median.get_linewidth() == 2.0
+    (band,) = ax.collections
+    corners = {(int(x), round(float(np.log10(y)), 6)) for x, y in band.get_paths()[0].vertices}
+    assert corners == {(0, 0.0), (1, -4.0), (1, -1.0), (2, -3.0), (2, -1.0)}  # min and max over seeds
+    assert band.get_alpha() == 0.18
+    assert list(hline.get_ydata()) == [1.0, 1.0] and hline.get_linestyle() == "--"
+    assert ax.get_yscale() == "log" and ax.get_xlim() == (0.0, 2.0)
+    assert ax.get_ylim() == pytest.approx((1e-3, 1e5))
+    assert list(ax.get_yticks()) == pytest.approx([1e-3, 10.0, 1e5])  # every 4 decades from the bottom, top included
+    assert ax.get_xlabel() == "$T - 1 - t$" and ax.get_ylabel() == "ratio"
+    assert ax.xaxis.label.get_fontsize() == 11 and ax.yaxis.label.get_fontsize() == 11
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["scale"] and legend.get_texts()[0].get_fontsize() == 10
+    assert legend._loc == 3 and not legend.get_frame_on()  # lower left, no frame
+    assert hline.get_linewidth() == 0.8 and hline.get_color() == "black"
+    assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
+    assert ax.spines["left"].get_visible()
+
+
+def test_rnn_unrolled_figure(figures):
+    fig = figures.rnn_unrolled()
+    (ax,) = fig.axes
+    assert ax.get_xlim() == (0.0, 18.0) and ax.get_ylim() == (0.0, 5.8)
+    found = texts(ax)
+    weight = figures.WEIGHT_COLOR
+    assert [x for x, _, _ in found[r"$\tanh$"]] == [1.9, 7.0, 9.9, 12.8, 16.6]  # folded, then four steps
+    assert found["$h_0$"] == [(5.4, 2.9, "#000000")]
+    for x, name in zip((7.0, 9.9, 12.8, 16.6), "123T"):
+        assert found[f"$x_{{{name}}}$"] == [(x, 0.4, "#000000")] and found[f"$h_{{{name}}}$"] == [(x, 5.35, "#000000")]
+    assert found["$W_{hh}$"] == [(3.15, 3.1, weight), (8.45, 3.2, weight), (11.35, 3.2, weight), (13.8, 3.2, weight)]
+    assert found["$W_{ih}$"] == [(1.78, 1.45, weight)] + [(x, 1.45, weight) for x in (7.1, 10.0, 12.9, 16.7)]
+
+
+def test_comparison_figure_counts_the_parameters(figures):
+    fig = figures.comparison()
+    ax, table = fig.axes
+    counts = [82_432, 329_728, 247_296]  # G (H H_in + H^2 + 2H), H_in = 64, H = 256, G = 1, 4, 3
+    bars = ax.patches
+    assert [b.get_height() for b in bars] == [c / 1000 for c in counts]
+    assert [b.get_x() + b.get_width() / 2 for b in bars] == [0, 1, 2] and bars[0].get_width() == 0.6
+    colors = [figures.POSITIVE_COLOR, figures.NEGATIVE_COLOR, "#3c9d5d"]
+    assert [matplotlib_hex(b.get_facecolor()) for b in bars] == colors
+    assert texts(ax) == {f"{c:,}": [(k, round(c / 1000 + 6, 2), "#000000")] for k, c in enumerate(counts)}
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["RNN", "LSTM", "GRU"]
+    assert ax.get_ylim() == (0.0, 390.0) and ax.get_ylabel() == r"$P \;/\; 10^3$"
+    assert ax.get_title() == r"$P = G\,(H H_{in} + H^2 + 2H)$, $H_{in} = 64$, $H = 256$"
+    assert not ax.spines["top"].get_visible() and not ax.spines["right"].get_visible()
+    cells = texts(table)
+    assert cells["RNN"] == [(0.05, 0.68, colors[0])] and cells["LSTM"] == [(0.05, 0.46, colors[1])]
+    assert cells["GRU"] == [(0.05, 0.24, colors[2])]
+    assert cells["$G$"] == [(0.38, 0.9, "#000000")] and cells["4"] == [(0.38, 0.46, "#000000")]
+    assert cells[r"$h_t, c_t$"] == [(0.71, 0.46, "#000000")] and cells[r"$h_t$"] == [(0.71, 0.68, "#000000"),
+                                                                                    (0.71, 0.24, "#000000")]
+
+
+def test_temperature_figure_shows_softmax_and_entropy(figures):
+    import math
+
+    fig = figures.temperature()
+    assert len(fig.axes) == 3
+    z = figures.TEMPERATURE_LOGITS
+    colors = [figures.NEGATIVE_COLOR, figures.NEUTRAL_COLOR, figures.POSITIVE_COLOR]
+    for k, (ax, tau) in enumerate(zip(fig.axes, (0.5, 1.0, 1.5))):
+        total = sum(math.exp(v / tau) for v in z)
+        p = [math.exp(v / tau) / total for v in z]
+        heights = [b.get_height() for b in ax.patches]
+        assert heights == pytest.approx(p, abs=5e-5) and heights == [round(h, 4) for h in heights]
+        assert {matplotlib_hex(b.get_facecolor()) for b in ax.patches} == {colors[k]}
+        entropy = -sum(q * math.log(q) for q in p)
+        assert ax.get_title() == rf"$\tau = {tau:g}$,  $H = {entropy:.2f}$"
+        assert [t.get_text() for t in ax.get_xticklabels()] == list(figures.TEMPERATURE_CHARS)
+        assert ax.get_ylim() == (0.0, 0.85)
+        assert ax.get_ylabel() == (r"$p_\tau(v)$" if k == 0 else "")
+        assert all(t.get_text() == "" for t in ax.get_yticklabels()) == (k > 0)
+
+
+def test_padding_figure_marks_last_steps_padding_and_batch_sizes(figures):
+    fig = figures.padding()
+    (ax,) = fig.axes
+    found = texts(ax)
+    assert len(found["pad"]) == 5 + 1  # 0 + 2 + 3 padded steps, and the legend
+    weight = figures.WEIGHT_COLOR
+    sizes = {y: text for text in "123" for x, y, c in found.get(text, []) if (x, c) == (5.3, weight)}
+    assert sizes == {4.4: "3", 3.6: "3", 2.8: "2", 2.0: "1", 1.2: "1"}  # batch sizes at t = 0 .. 4
+    assert [y for _, y, _ in found["$t = 4$"]] == [1.2]
+    assert found["batch_sizes"] == [(5.3, 5.0, weight)]
+    assert found["output[-1]"] == [(2.7, 0.35, figures.NEGATIVE_COLOR)]  # under the row of the last time step
+    last = {(round(p.get_x() + p.get_width() / 2, 2), round(p.get_y() + p.get_height() / 2, 2))
+            for p in ax.patches if matplotlib_hex(p.get_facecolor()) == figures.POSITIVE_COLOR}
+    assert last == {(1.6, 1.2), (2.7, 2.8), (3.8, 3.6), (7.6, 4.0)}  # h_4, h_2, h_1 and the legend's box
+    assert [x for x, _, _ in found["$h_{0}$"]] == [1.6, 2.7, 3.8]
+    assert [x for x, _, _ in found["$h_{4}$"]] == [1.6]
+
+
 # --------------------------------------------- claims that once held for one seed only, or not at all
 def _ratios(scale: float, seeds: int = 20) -> list[float]:
     import torch

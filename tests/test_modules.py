@@ -8,6 +8,8 @@ in its own order, and on an H100 the largest difference seen was 8.6e-5 (float64
 """
 
 import itertools
+import re
+import warnings
 
 import pytest
 import torch
@@ -187,6 +189,17 @@ def test_dropout_between_layers_only_in_training():
         M.GRU(3, 4, dropout=0.2)
 
 
+def test_dropout_warning_only_where_dropout_cannot_act():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        M.GRU(3, 4)
+        M.RNN(3, 4, dropout=0.0)
+        M.LSTM(3, 4, num_layers=2, dropout=0.3)
+    message = "RNN: dropout acts between stacked layers only, so dropout=0.5 has no effect with num_layers=1"
+    with pytest.warns(UserWarning, match=f"^{re.escape(message)}$"):
+        M.RNN(3, 4, dropout=0.5)
+
+
 def test_lstm_cell_gates_agree_with_lstm_cell():
     gen = torch.Generator().manual_seed(0)
     x, h, c = (torch.randn(3, n, generator=gen, dtype=torch.float64) for n in (4, 5, 5))
@@ -243,11 +256,16 @@ def test_default_device_and_seed_everything():
 
 def test_importing_does_nothing(tmp_path):
     """Nothing happens at import time: no seeding, no device choice, no output."""
+    import os
     import subprocess
     import sys
+    from pathlib import Path
     code = ("import torch; torch.manual_seed(5); a = torch.rand(1); torch.manual_seed(5); "
             "import course_utils, course_utils.modules, course_utils.data, course_utils.training, "
             "course_utils.gradients; assert torch.equal(torch.rand(1), a)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    # the course_utils under test, installed or not
+    root = str(Path(course_utils.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import subprocess
@@ -275,7 +276,7 @@ def test_module_entry_point(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n", encoding="utf-8")
     write(tmp_path / "solutions" / "01.ipynb", solved_notebook())
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    stale = subprocess.run([sys.executable, "-m", "course_utils.release", "--check"], cwd=tmp_path, env=env,
+    stale = subprocess.run([sys.executable, "-m", "course_utils.release", "--check"], cwd=tmp_path, env=env, check=False,
                            capture_output=True, text=True, timeout=120)
     assert stale.returncode == 1, stale.stderr
     assert "notebooks/01.ipynb: missing" in stale.stderr.replace(os.sep, "/")
@@ -288,3 +289,214 @@ def test_repository_notebooks_are_up_to_date():
     problems = release.check_dir(ROOT / "solutions", ROOT / "notebooks")
     assert problems == [], "run `python -m course_utils.release`:\n" + "\n".join(problems)
     assert len(sorted((ROOT / "notebooks").glob("*.ipynb"))) == len(sources) >= 1
+
+
+# ------------------------------------------------------------------ details of one cell
+def test_markers_may_be_indented_and_followed_by_spaces():
+    source = "if x:\n    ### BEGIN SOLUTION  \n    y = 1\n    ### END SOLUTION\t\nz = 2"
+    assert release_source(source) == "if x:\n    # YOUR CODE HERE\n    raise NotImplementedError()\nz = 2"
+
+
+def test_a_cell_that_is_solution_and_grade_loses_both_regions():
+    source = ("### BEGIN SOLUTION\ndef f(x):\n    return 2 * x\n### END SOLUTION\n"
+              "### BEGIN HIDDEN TESTS\nassert f(2) == 4\n### END HIDDEN TESTS\nassert f(0) == 0\n")
+    assert release_source(source, solution=True, grade=True) == ("# YOUR CODE HERE\nraise NotImplementedError()\n"
+                                                                  "assert f(0) == 0\n")
+
+
+def test_a_grade_cell_keeps_the_lines_around_its_hidden_tests():
+    source = "a = 1\n  ### BEGIN HIDDEN TESTS\n  secret()\n  ### END HIDDEN TESTS\n\nb = 2\n"
+    assert release_source(source, solution=False, grade=True) == "a = 1\n\nb = 2\n"
+
+
+def test_a_garbled_end_marker_is_an_error():
+    with pytest.raises(ReleaseError) as err:
+        release_source("check()\n### BEGIN HIDDEN TESTS\nx\n### END HIDDEN TESTS, really", solution=False, grade=True,
+                       where="nb: cell 1")
+    assert str(err.value) == ("nb: cell 1, line 4: expected a marker line '### END HIDDEN TESTS' alone on its line, "
+                              "got '### END HIDDEN TESTS, really'")
+
+
+@pytest.mark.parametrize("source, kwargs, message", [
+    ("### BEGIN HIDDEN TESTS\nassert f(1)", {"solution": False, "grade": True},
+     "<cell>, line 1: '### BEGIN HIDDEN TESTS' is never closed; expected '### END HIDDEN TESTS'"),
+    ("a\n### BEGIN HIDDEN TESTS\nb\n### END SOLUTION", {"solution": True, "grade": True},
+     ("<cell>, line 4: '### END SOLUTION' without a matching '### BEGIN SOLUTION' before it (the open region is "
+      "'### BEGIN HIDDEN TESTS' from line 2)")),
+    ("### END HIDDEN TESTS", {"solution": False, "grade": True},
+     "<cell>, line 1: '### END HIDDEN TESTS' without a matching '### BEGIN HIDDEN TESTS' before it"),
+    ("### BEGIN HIDDEN TESTS\n### BEGIN SOLUTION", {"solution": True, "grade": True},
+     ("<cell>, line 2: '### BEGIN SOLUTION' inside the region opened by '### BEGIN HIDDEN TESTS' on line 1; "
+      "expected its END marker first")),
+    ("### END SOLUTION", {"solution": False, "grade": True},
+     ("<cell>, line 1: '### END SOLUTION' in a cell that is not a solution cell (expected nbgrader metadata "
+      "solution: true)")),
+    ("### END HIDDEN TESTS", {"solution": True, "grade": False},
+     ("<cell>, line 1: '### END HIDDEN TESTS' in a cell that is not a grade cell (expected nbgrader metadata "
+      "grade: true)")),
+])
+def test_marker_error_messages_in_full(source, kwargs, message):
+    with pytest.raises(ReleaseError) as err:
+        release_source(source, **kwargs)
+    assert str(err.value) == message
+
+
+# ------------------------------------------------------------------ details of one notebook
+def test_errors_name_the_cell_by_index_alone_when_it_has_no_id_or_grade_id():
+    nb = notebook(code("x = 1"), new_markdown_cell("### BEGIN SOLUTION"))
+    del nb.cells[1]["id"]
+    with pytest.raises(ReleaseError) as err:
+        release_notebook(nb, "03_lstm.ipynb")
+    assert str(err.value).startswith("03_lstm.ipynb: cell 1, line 1: '### BEGIN SOLUTION' in a cell that is not")
+
+
+@pytest.mark.parametrize("marker, meta, kind", [
+    ("SOLUTION", solution_meta(), "solution"),
+    ("HIDDEN TESTS", grade_meta("f"), "grade"),
+])
+def test_a_marker_in_a_raw_cell_is_an_error(marker, meta, kind):
+    """Raw cells are copied as they are, so a marker there would leak what it marks: refused, whatever the flags."""
+    nb = notebook(new_raw_cell(f"### BEGIN {marker}\nsecret\n### END {marker}", metadata=meta))
+    nb.cells[0].id = "raw"
+    with pytest.raises(ReleaseError) as err:
+        release_notebook(nb, "a.ipynb")
+    assert str(err.value).startswith(f"a.ipynb: cell 0, id 'raw', grade_id 'f', line 1: '### BEGIN {marker}' in a "
+                                     f"cell that is not a {kind} cell")
+
+
+def test_nbgrader_metadata_that_is_not_a_mapping_is_ignored():
+    cell = code("x = 1", {"nbgrader": "solution"})
+    student = release_notebook(notebook(cell), "a.ipynb")
+    assert student.cells[0].source == "x = 1"
+    assert "editable" not in student.cells[0].metadata and "deletable" not in student.cells[0].metadata
+
+
+def test_release_notebook_refuses_other_nbformat_versions():
+    nb = notebook(code("x = 1"))
+    nb.nbformat = 3
+    with pytest.raises(ReleaseError) as err:
+        release_notebook(nb, "old.ipynb")
+    assert str(err.value) == "old.ipynb: expected an nbformat 4 notebook, got nbformat 3"
+
+
+def test_stable_ids_are_short_hashes_of_notebook_and_index():
+    nb = notebook(code("a = 1", cell_id="kept"), code("b = 2"), new_markdown_cell("c"))
+    for cell in nb.cells[1:]:
+        del cell["id"]
+    student = release_notebook(nb, "01_rnn.ipynb")
+    ids = [cell.id for cell in student.cells]
+    assert ids[0] == "kept"
+    assert ids[1:] == [hashlib.sha1(f"01_rnn.ipynb:{k}".encode()).hexdigest()[:8] for k in (1, 2)]
+    assert [cell.id for cell in release_notebook(nb, "02_gradients.ipynb").cells][1:] != ids[1:]
+    assert all("id" not in cell for cell in nb.cells[1:])  # the solution notebook is not changed
+
+
+def test_notebooks_older_than_nbformat_4_5_get_no_ids():
+    data = json.loads(nbformat.writes(notebook(code("a = 1"))))
+    data["nbformat_minor"] = 4
+    del data["cells"][0]["id"]
+    student = json.loads(release_text(json.dumps(data), "a.ipynb"))
+    assert "id" not in student["cells"][0] and student["nbformat_minor"] == 4
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "bad.ipynb: expected a notebook with a 'cells' list, got list"),
+    ('{"nbformat": 4, "metadata": {}}', "bad.ipynb: expected a notebook with a 'cells' list, got dict"),
+    ('{"cells": [], "metadata": {}}', "bad.ipynb: expected an nbformat 4 notebook, got nbformat None"),
+    # cells of another format are refused before they are read (they have no metadata to read)
+    ('{"nbformat": 3, "cells": [{"cell_type": "code", "input": "x = 1"}], "metadata": {}}',
+     "bad.ipynb: expected an nbformat 4 notebook, got nbformat 3"),
+])
+def test_json_that_is_not_a_notebook_is_a_clear_error(text, message):
+    with pytest.raises(ReleaseError) as err:
+        release_text(text, "bad.ipynb")
+    assert str(err.value) == message
+
+
+def test_release_text_names_the_notebook_in_errors():
+    text = nbformat.writes(notebook(code("### BEGIN SOLUTION", grade_meta("g"), cell_id="c")))
+    with pytest.raises(ReleaseError, match=r"^04_gru\.ipynb: cell 0, id 'c', grade_id 'g', line 1: "):
+        release_text(text, "04_gru.ipynb")
+
+
+def test_render_ends_with_one_newline():
+    text = release.render(notebook(code("x = 1")))
+    assert text.endswith("}\n") and not text.endswith("\n\n")
+    assert json.loads(text)["cells"][0]["source"] == ["x = 1"]
+
+
+# ------------------------------------------------------------------ folders and CLI, exactly
+def test_main_reports_each_file_and_a_summary(tmp_path, capsys):
+    src, dst = tmp_path / "solutions", tmp_path / "notebooks"
+    write(src / "01_rnn.ipynb", solved_notebook())
+    write(src / "02_gradients.ipynb", notebook(code("x = 1")))
+    write(src / "03_lstm.ipynb", notebook(code("y = 2")))
+    release.release_dir(src, dst)
+    write(src / "01_rnn.ipynb", notebook(code("z = 3")))  # stale now
+    (dst / "02_gradients.ipynb").unlink()  # missing now
+    (dst / "99_old.ipynb").write_text("{}", encoding="utf-8")  # extra
+    args = ["--source", str(src), "--dest", str(dst)]
+
+    assert release.main(args + ["--check"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{dst / '01_rnn.ipynb'}: out of date with {src / '01_rnn.ipynb'}",
+        f"{dst / '02_gradients.ipynb'}: missing (generated from {src / '02_gradients.ipynb'})",
+        f"{dst / '99_old.ipynb'}: has no source notebook in {src}",
+        "3 student notebook(s) out of date: run `python -m course_utils.release`",
+    ]
+    assert release.main(args) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote {dst / '01_rnn.ipynb'}",
+        f"wrote {dst / '02_gradients.ipynb'}",
+        f"removed {dst / '99_old.ipynb'} (no source notebook)",
+        f"{dst}: 3 notebooks from {src}, 2 written, 1 removed",
+    ]
+    assert release.main(args + ["--check"]) == 0
+    assert capsys.readouterr().out == f"{dst}: up to date with {src} (3 notebooks)\n"
+    assert release.main(args) == 0
+    assert capsys.readouterr().out == f"{dst}: 3 notebooks from {src}, 0 written, 0 removed\n"
+
+
+def test_release_dir_returns_the_plan_it_carried_out(tmp_path):
+    src, dst = tmp_path / "solutions", tmp_path / "build" / "notebooks"  # parent folders are created too
+    write(src / "a.ipynb", notebook(code("x = 1")))
+    result = release.release_dir(src, dst)
+    assert (result.missing, result.stale, result.extra) == (["a.ipynb"], [], [])
+    assert result.expected == {"a.ipynb": (dst / "a.ipynb").read_bytes()}
+    assert release.plan(src, dst) == release.Plan(expected=result.expected)
+
+
+def test_an_empty_source_creates_no_destination(tmp_path, capsys):
+    (tmp_path / "solutions").mkdir()
+    result = release.release_dir(tmp_path / "solutions", tmp_path / "notebooks")
+    assert result == release.Plan() and not (tmp_path / "notebooks").exists()
+    assert release.check_dir(tmp_path / "missing", tmp_path / "notebooks") == []
+
+
+def test_the_same_folder_twice_is_refused_with_the_reason(tmp_path, capsys):
+    src, dst = tmp_path / "a", tmp_path / "b" / ".." / "a"  # two spellings of one folder
+    write(src / "x.ipynb", notebook(code("x = 1")))
+    for call in (release.release_dir, release.check_dir):
+        with pytest.raises(ReleaseError) as err:
+            call(src, dst)
+        assert str(err.value) == f"expected different source and destination folders, got {src} for both"
+    assert release.main(["--source", str(src), "--dest", str(dst), "--check"]) == 2
+    assert capsys.readouterr().err == (f"error: expected different source and destination folders, got {src} "
+                                       f"for both\n")
+
+
+def test_find_root_without_a_pyproject_is_the_start_folder(tmp_path):
+    assert not any((folder / "pyproject.toml").exists() for folder in (tmp_path, *tmp_path.parents))
+    assert release.find_root(tmp_path) == tmp_path.resolve()
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    assert release.find_root(tmp_path / "a" / "b") == tmp_path.resolve()
+
+
+def test_bundle_option_hands_over_to_the_bundle(tmp_path, monkeypatch):
+    from course_utils import bundle
+
+    calls = []
+    monkeypatch.setattr(bundle, "main", lambda argv: calls.append(argv) or 7)
+    assert release.main(["--bundle", str(tmp_path / "out")]) == 7
+    assert calls == [[str(tmp_path / "out")]]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
 from course_utils import checks
 from course_utils.checks.registry import CELL_REFERENCES
-from course_utils.checks.static import reference_use
+from course_utils.checks.static import Finding, reference_use
 
 IMPORTS = "import torch\nfrom torch import nn\nimport torch.nn.functional as F\nfrom course_utils import functional as ref\n"
 OWN = ("def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
@@ -70,6 +72,98 @@ def test_demo_cells_that_use_the_reference_do_not_count():
 
 def test_magics_and_unparsable_cells_are_tolerated():
     assert found("%matplotlib inline\n!pip list", IMPORTS, "def broken(:\n", OWN) == []
+
+
+def test_the_last_definition_is_judged_unless_the_defining_cell_is_named():
+    cheat = "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n    return ref.rnn_cell(x, h)\n"
+    cells = [IMPORTS, cheat, OWN]
+    assert reference_use(cells, "rnn_cell", CELL_REFERENCES) == []
+    assert reference_use(cells, "rnn_cell", CELL_REFERENCES, defining_cell=1) == [
+        Finding("course_utils.functional.rnn_cell", "the reference", 1, 2)]
+    assert reference_use(cells, "rnn_cell", CELL_REFERENCES, defining_cell=0) == []  # no definition there: the last
+    assert reference_use([IMPORTS, OWN, cheat], "rnn_cell", CELL_REFERENCES) == [
+        Finding("course_utils.functional.rnn_cell", "the reference", 2, 2)]
+
+
+def test_an_earlier_definition_captured_by_the_last_one_is_followed():
+    cheat = "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n    return ref.rnn_cell(x, h)\n"
+    wrapper = "def rnn_cell(x, h, w1, w2, b1=None, b2=None, f=rnn_cell):\n    return f(x, h, w1, w2, b1, b2)\n"
+    assert reference_use([IMPORTS, cheat, wrapper], "rnn_cell", CELL_REFERENCES) == [
+        Finding("course_utils.functional.rnn_cell", "the reference", 1, 2)]
+
+
+def test_a_finding_names_what_why_and_where():
+    assert reference_use([IMPORTS, OWN + "\ndef helper():\n    return open('x')\n",
+                          "def rnn_cell(x, *args):\n    y = helper()\n    return torch.rnn_tanh_cell(x, *args)\n"],
+                         "rnn_cell", CELL_REFERENCES) == [
+        Finding("open()", "reads a file", 1, 5), Finding("torch.rnn_tanh_cell", "the reference", 2, 3)]
+    assert Finding("open()", "reads a file", 1, 5).text() == "`open()` (reads a file), line 5 of cell 2"
+
+
+def test_a_forbidden_name_in_a_string_and_a_risky_module_of_the_notebook_are_found():
+    cell = "def rnn_cell(x, *args):\n    f = 'course_utils.functional.rnn_cell'\n    return sys.modules[f]\n"
+    assert reference_use([IMPORTS + "import sys\n", cell], "rnn_cell", CELL_REFERENCES) == [
+        Finding("course_utils.functional.rnn_cell", "the reference, named in a string", 1, 2),
+        Finding("sys", "reaches the interpreter (sys.modules, frames)", 1, 3)]
+
+
+def test_an_import_of_the_reference_and_its_use_are_each_found_where_they_are():
+    cell = ("def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n"
+            "    import course_utils.functional as f\n    return f.rnn_cell(x, h, weight_ih, weight_hh)\n")
+    assert reference_use([IMPORTS, cell], "rnn_cell", CELL_REFERENCES) == [
+        Finding("course_utils.functional", "the reference", 1, 2),
+        Finding("course_utils.functional.rnn_cell", "the reference", 1, 3)]
+
+
+def test_local_variables_named_like_risky_modules_are_clean():
+    body = "code, io, gc = x, h, 2\n    return torch.tanh(code @ weight_ih.T + io @ weight_hh.T) * gc"
+    cell = ("def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+            f"    {body}\n")
+    assert found(IMPORTS, cell) == []
+
+
+def test_a_cell_that_starts_with_a_magic_is_still_read():
+    cell = ("%%time\ndef rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):\n"
+            "    %time y = 1\n    return ref.rnn_cell(x, h, weight_ih, weight_hh)\n")
+    assert reference_use([IMPORTS, cell], "rnn_cell", CELL_REFERENCES) == [
+        Finding("course_utils.functional.rnn_cell", "the reference", 1, 4)]
+
+
+def test_helpers_that_call_each_other_are_read_once():
+    helpers = ("def even(n):\n    return n == 0 or odd(n - 1)\n\n"
+               "def odd(n):\n    return n != 0 and even(n - 1) and ref.rnn_cell\n")
+    cell = "def rnn_cell(x, *args):\n    return x if even(4) else odd(3)\n"
+    done = []  # read in a thread: a reading that follows the helpers round and round must fail, not hang
+    reading = threading.Thread(target=lambda: done.append(reference_use([IMPORTS, helpers, cell], "rnn_cell",
+                                                                        CELL_REFERENCES)), daemon=True)
+    reading.start()
+    reading.join(timeout=10)
+    assert done == [[Finding("course_utils.functional.rnn_cell", "the reference", 1, 5)]]
+
+
+def test_findings_are_values():
+    finding = Finding("open()", "reads a file", 1, 5)
+    assert {finding, Finding("open()", "reads a file", 1, 5)} == {finding}
+    with pytest.raises(AttributeError):
+        finding.line = 6
+
+
+def test_a_risky_module_imported_inside_the_function_is_found_even_unused():
+    cell = OWN.replace("    return", "    import os, math\n    from subprocess import run\n    return")
+    assert reference_use([IMPORTS, cell], "rnn_cell", CELL_REFERENCES) == [
+        Finding("os", "reaches the operating system", 1, 2), Finding("subprocess.run", "starts processes", 1, 3)]
+
+
+@pytest.mark.parametrize("body", [
+    "import math\n    return torch.tanh(x @ weight_ih.T + h @ weight_hh.T) * math.pi",
+    "import torch.nn.functional as G\n    return torch.tanh(G.linear(x, weight_ih) + G.linear(h, weight_hh))",
+    "return torch.tanh(getattr(x, 'matmul')(weight_ih.T) + h @ weight_hh.T)",
+    "return torch.tanh(x @ weight_ih.T + h @ weight_hh.T) if hasattr(x, 'shape') else None",
+])
+def test_ordinary_imports_and_constant_attribute_names_are_clean(body):
+    cell = ("def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+            f"    {body}\n")
+    assert found(IMPORTS, cell) == []
 
 
 def test_the_notebook_check_gives_the_graders_verdict(tmp_path):

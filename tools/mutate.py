@@ -140,13 +140,15 @@ def _apply(tree: ast.AST, site: tuple[int, str, str, int]) -> ast.AST:
 
 
 def _copy_repo(dest: Path) -> None:
-    for name in ("course_utils", "tests", "solutions", "notebooks", "lessons", "docs"):
-        src = ROOT / name
-        if src.exists():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    for name in ("pyproject.toml", "conftest.py", "README.md", "environment.yml"):
-        if (ROOT / name).exists():
-            shutil.copy2(ROOT / name, dest / name)
+    """The repository as git sees it (tracked files and untracked ones not ignored): tests read more
+    than the package (the hub's files, the lessons, the notebooks)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
 
 
 # ---------------------------------------------------------------- which tests run which line
@@ -283,8 +285,10 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
     """Sample and judge mutants of ``files``; with ``retry`` (an earlier run's results), judge its
     survivors again and keep its other outcomes."""
     rng = random.Random(seed)
-    again = ("survived", "timeout")  # a timeout on a busy machine may be no more than that
-    results: list[Mutant] = [m for m in retry if m.outcome not in again] if retry is not None else []
+    def again(m: Mutant) -> bool:  # a timeout on a busy machine may be no more than that; import-time
+        return m.outcome in ("survived", "timeout") or m.selected == "import-time"  # ones ran the most tests
+
+    results: list[Mutant] = [m for m in retry if not again(m)] if retry is not None else []
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     os.environ.pop("MPLBACKEND", None)
@@ -309,7 +313,7 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
                 by_id = {f"{k}:{kind}": (k, kind, what, line) for k, kind, what, line in sites}
                 chosen = []
                 for old in retry:
-                    if old.file == rel and old.outcome in again:
+                    if old.file == rel and again(old):
                         site = by_id.get(old.site)
                         if site is None or site[3] != old.line or src_lines[site[3] - 1].strip() != old.code:
                             raise SystemExit(f"{rel} changed since the run being retried ({old.site} at line "
@@ -451,7 +455,8 @@ def main() -> int:
     retry = None
     if args.retry:
         retry = [Mutant(**m) for m in json.loads((args.out / "mutants.json").read_text())]
-        files = sorted({m.file for m in retry if m.outcome in ("survived", "timeout")} & set(files))
+        files = sorted({m.file for m in retry if m.outcome in ("survived", "timeout") or m.selected == "import-time"}
+                       & set(files))
         cmap_file, newest_test = args.out / "coverage-map.json", max(p.stat().st_mtime for p in (ROOT / "tests").rglob("*.py"))
         if cmap_file.exists() and cmap_file.stat().st_mtime < newest_test:
             cmap_file.unlink()  # made before the newest tests: they would never be chosen
