@@ -389,6 +389,21 @@ def test_fit_in_a_notebook_replaces_its_bar_by_the_summary(monkeypatch):
     assert repr(updates[0]).startswith("linear: 3 steps, loss ")
 
 
+@pytest.mark.parametrize("training_mode", [True, False])
+def test_evaluate_is_the_loss_in_eval_mode_without_gradients(training_mode):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+    x, y = torch.randn(16, 3), torch.randn(16, 1)
+    model.train(training_mode)
+    seen = []
+    model.register_forward_hook(lambda module, args, out: seen.append((module.training, out.requires_grad)))
+    value = training.evaluate(model, x, y, F.mse_loss)
+    assert seen == [(False, False)]  # dropout off, no graph
+    assert model.training is training_mode  # the mode it had is given back
+    model.eval()
+    assert value == F.mse_loss(model(x), y).item()
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("impl", ["course", "torch"])
 def test_sequence_regressor_output_shapes_and_layers(cell, impl):
@@ -452,6 +467,17 @@ def test_char_lm_defaults():
     lm = training.CharLM(11)
     assert lm.cell == "lstm" and type(lm.rnn) is torch.nn.LSTM and lm.rnn.batch_first
     assert (lm.embed.embedding_dim, lm.rnn.input_size, lm.rnn.hidden_size, lm.rnn.num_layers) == (32, 32, 128, 1)
+
+
+@pytest.mark.parametrize("training_mode", [True, False])
+def test_char_lm_samples_in_eval_mode_and_gives_the_mode_back(training_mode):
+    lm = training.CharLM(9, "gru", hidden_size=8)
+    lm.train(training_mode)
+    modes = []
+    lm.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    lm.sample(torch.tensor([1, 2]), 4, generator=torch.Generator().manual_seed(0))
+    assert modes == [False] * 5  # the prompt, then one call per sampled character
+    assert lm.training is training_mode
 
 
 def test_char_lm_sample_prompts():

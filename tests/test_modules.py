@@ -7,6 +7,7 @@ tests/conftest.py): rtol 2e-3, atol 2e-4; cuDNN adds up the weight gradients ove
 in its own order, and on an H100 the largest difference seen was 8.6e-5 (float64 stays at 1e-7).
 """
 
+import inspect
 import itertools
 import re
 import warnings
@@ -18,8 +19,8 @@ from torch import nn
 import course_utils
 from course_utils import modules as M
 
-TOL = {torch.float64: dict(rtol=1e-7, atol=1e-9), torch.float32: dict(rtol=1e-4, atol=2e-5)}
-TOL_CUDA_FLOAT32 = dict(rtol=2e-3, atol=2e-4)
+TOL = {torch.float64: {"rtol": 1e-7, "atol": 1e-9}, torch.float32: {"rtol": 1e-4, "atol": 2e-5}}
+TOL_CUDA_FLOAT32 = {"rtol": 2e-3, "atol": 2e-4}
 LAYERS = {"rnn_tanh": (M.RNN, nn.RNN, {"nonlinearity": "tanh"}), "rnn_relu": (M.RNN, nn.RNN, {"nonlinearity": "relu"}),
           "lstm": (M.LSTM, nn.LSTM, {}), "gru": (M.GRU, nn.GRU, {})}
 CELLS = {"rnn_tanh": (M.RNNCell, nn.RNNCell, {"nonlinearity": "tanh"}),
@@ -70,7 +71,7 @@ def _compare(ours, ref, inputs, dtype):
     assert sorted(names_o) == sorted(named_r)
     for name, p in ours.named_parameters():
         assert p.grad is not None, name
-        torch.testing.assert_close(p.grad, named_r[name].grad, **tol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(p.grad, named_r[name].grad, **tol, msg=lambda m, name=name: f"{name}: {m}")
 
 
 # ----------------------------------------------------------------------- cells
@@ -200,6 +201,19 @@ def test_dropout_warning_only_where_dropout_cannot_act():
         M.RNN(3, 4, dropout=0.5)
 
 
+@pytest.mark.parametrize("cls", [M.RNNCell, M.LSTMCell, M.GRUCell])
+def test_bias_warning_points_at_the_callers_line(cls):
+    """A nonlinearity passed in bias's place warns, and the warning names the line that made the cell."""
+    name = cls.__name__
+    message = (f"{name}: bias='relu' is not a bool; read as bias=True as torch.nn does "
+               f"(the third argument is bias; nonlinearity is the fourth)")
+    line = inspect.currentframe().f_lineno + 2
+    with pytest.warns(UserWarning, match=f"^{re.escape(message)}$") as caught:
+        cell = cls(10, 20, "relu")
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+    assert cell.bias == "relu" and cell.bias_ih is not None
+
+
 def test_lstm_cell_gates_agree_with_lstm_cell():
     gen = torch.Generator().manual_seed(0)
     x, h, c = (torch.randn(3, n, generator=gen, dtype=torch.float64) for n in (4, 5, 5))
@@ -245,8 +259,9 @@ def test_default_device_and_seed_everything():
         assert dev.type == "cuda"
     course_utils.seed_everything(3)
     a = torch.rand(3)
-    import numpy as np
     import random
+
+    import numpy as np
     b, c = np.random.rand(), random.random()
     course_utils.seed_everything(3)
     assert torch.equal(a, torch.rand(3)) and b == np.random.rand() and c == random.random()
@@ -266,6 +281,7 @@ def test_importing_does_nothing(tmp_path):
     # the course_utils under test, installed or not
     root = str(Path(course_utils.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=tmp_path,
+                         env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
