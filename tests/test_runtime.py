@@ -86,6 +86,7 @@ def test_default_device_without_an_mps_backend(monkeypatch):
 def test_setup_defaults(no_gpu, capsys):
     """seed 0, the best device, print precision 4 without scientific notation, one CPU thread, no TF32."""
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.set_num_threads(2)
     expected = _draws_after_seeding(0)
     assert runtime.setup() == torch.device("cpu")
     assert capsys.readouterr().out == "seed 0, device cpu\n"
@@ -97,6 +98,7 @@ def test_setup_defaults(no_gpu, capsys):
 
 
 def test_setup_applies_every_argument(capsys):
+    torch.set_num_threads(1)
     expected = _draws_after_seeding(5)
     device = runtime.setup(seed=5, device="cpu", precision=2, verbose=False, threads=2, tf32=True)
     assert device == torch.device("cpu")

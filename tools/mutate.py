@@ -380,7 +380,8 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
                 raise SystemExit(f"the mutant run imported course_utils from outside {slot}: nothing measured")
             if not m.outcome:
                 # pytest: 0 all passed, 1 a test failed, 2 interrupted (an error while collecting), 4/5 usage
-                m.outcome = "survived" if code == 0 else "killed"
+                # 4 (a test id not found: a stale coverage map) and 5 (nothing collected) judge nothing
+                m.outcome = "survived" if code == 0 else "error" if code in (4, 5) else "killed"
             m.seconds = round(time.monotonic() - started, 1)
             results.append(m)
             done += 1
@@ -398,7 +399,7 @@ def _write(results: list[Mutant], out: Path) -> None:
     lines = ["| file | mutants | killed | score |", "| --- | ---: | ---: | ---: |"]
     by_file: dict[str, list[Mutant]] = {}
     for m in results:
-        if m.outcome != "invalid":
+        if m.outcome not in ("invalid", "error"):  # error: the tests could not be selected
             by_file.setdefault(m.file, []).append(m)
     for f, ms in sorted(by_file.items()):
         killed = sum(m.outcome in ("killed", "timeout") for m in ms)
