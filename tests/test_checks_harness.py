@@ -443,7 +443,21 @@ def test_markdown_escapes_the_text_keeps_code_spans_and_indentation():
 
 
 def test_markdown_of_a_line_with_an_unbalanced_backtick_escapes_the_whole_line():
-    assert _md_escape("expected `h_t, got h_t*2").endswith(" got h\\_t\\*2")
+    assert _md_escape("expected `h_t, got h_t*2") == "expected \\`h\\_t, got h\\_t\\*2"
+
+
+@pytest.mark.parametrize("line", ["expected `h_t, got h_t*2", "a \\ `b` *c* <d> #e", "`x` and `y", "``"])
+def test_markdown_renders_back_to_the_text_without_stray_backslashes(line):
+    """A CommonMark renderer (mistune, which nbconvert uses) shows the line as written: code spans
+    as code, every other character once (a lone backtick escaped twice showed a stray backslash)."""
+    import html
+
+    import mistune
+
+    rendered = mistune.html(_md_escape(line)).strip()
+    assert rendered.startswith("<p>") and rendered.endswith("</p>")
+    text = html.unescape(rendered[3:-4].replace("<code>", "`").replace("</code>", "`"))
+    assert text == line
 
 
 def test_announce_writes_to_stderr_by_default(capsys):
@@ -791,6 +805,54 @@ def test_watching_sees_threads_the_function_starts_and_a_profiler_switched_off()
     tripwire.watching(lambda: sys.setprofile(None), frozenset(), frozenset(), hits)()
     assert hits == {"sys.setprofile (the tripwire was switched off)"}
     assert sys.getprofile() is before
+
+
+def test_torch_namespaces_without_a_file_are_watched_by_name_or_by_their_operator_calls():
+    import torch._ops as ops
+    builtins = frozenset(tripwire.TORCH_BUILTINS)
+    assert {"_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "lstm_cell", "gru"} <= builtins
+    assert tripwire.targets(("torch._VF",)) == (frozenset(), builtins)
+    assert tripwire.targets(("torch._C._VariableFunctions",)) == (frozenset(), builtins)
+    calls = frozenset({_site(ops.OpOverloadPacket.__call__), _site(ops.OpOverload.__call__)})
+    assert tripwire.targets(("torch.ops.aten",)) == (calls, frozenset())
+    assert tripwire.targets(("torch.ops",)) == (calls, frozenset())
+
+
+def _gru_args():
+    g = torch.Generator().manual_seed(0)
+    return (torch.randn(2, 3, generator=g), torch.randn(2, 4, generator=g), torch.randn(12, 3, generator=g),
+            torch.randn(12, 4, generator=g))
+
+
+@pytest.mark.parametrize("call", [
+    torch.ops.aten.gru_cell.default,  # an operator overload reaches C under no name at all
+    torch.ops.aten.gru_cell,
+    torch._VF.gru_cell,
+    torch.gru_cell,
+])
+def test_a_cells_forbidden_torch_step_is_caught_at_run_time_however_it_is_reached(call):
+    """(The fused ``_thnn_fused_*_cell`` steps, CUDA only, are reached the same ways.)"""
+    places, names = tripwire.targets(tuple(CELL_REFERENCES))
+    hits: set = set()
+    out = tripwire.watching(lambda *args: call(*args), places, names, hits)(*_gru_args())
+    assert out.shape == (2, 4) and hits
+
+
+def test_a_loop_may_call_torchs_cell_and_plain_operators_are_never_flagged():
+    loop_forbidden = EXERCISES["lstm_forward"].forbidden
+    places, names = tripwire.targets(tuple(loop_forbidden))
+    hits: set = set()
+    x, h, w_ih, w_hh = _cell_args()
+    w_ih, w_hh = torch.cat([w_ih] * 4), torch.cat([w_hh] * 4)
+    tripwire.watching(lambda: torch.lstm_cell(x, (h, h), w_ih, w_hh), places, names, hits)()
+    assert hits == set()
+    tripwire.watching(lambda: torch.ops.aten.lstm_cell(x, (h, h), w_ih, w_hh), places, names, hits)()
+    assert hits == {_site(torch._ops.OpOverloadPacket.__call__)}
+    hits.clear()
+    places, names = tripwire.targets(tuple(CELL_REFERENCES))
+    own = lambda: torch.sigmoid(torch.nn.functional.linear(x, w_ih) + h @ w_hh.T).chunk(4, 1)[0].tanh()
+    assert tripwire.watching(own, places, names, hits)().shape == (2, 4)
+    assert hits == set()
 
 
 def test_describe_names_hits_relative_to_course_utils_or_torch():

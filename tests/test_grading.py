@@ -247,6 +247,10 @@ def build_corpus(folder: Path) -> None:
         "return course_utils.functional.lstm_cell(x, state, weight_ih, weight_hh, bias_ih, bias_hh)"))))
     save("c_alias_reference.ipynb", ex("rnn_cell", code="from course_utils import functional\n"
                                                           "rnn_cell = functional.rnn_cell\n"))
+    save("c_relative_reference.ipynb", ex("gru_cell", code="__package__ = 'course_utils'\n"
+                                                             "from .functional import gru_cell as _cell\n"
+                                                             + _function("gru_cell", (
+        "return _cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)"))))
     save("c_torch_cell.ipynb", ex("gru_cell", code=_function("gru_cell", (
         "return torch.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)"))))
     # attacks on the grader (each kind the red team found, written anew)
@@ -428,6 +432,7 @@ EXPECTED = {
     "a_surrogate.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
     "c_calls_reference.ipynb": ("ok", {"lstm_cell": ("uses_reference", 0, "course_utils.functional.lstm_cell")}),
     "c_alias_reference.ipynb": ("ok", {"rnn_cell": ("uses_reference", 0, "course_utils.functional.rnn_cell")}),
+    "c_relative_reference.ipynb": ("ok", {"gru_cell": ("uses_reference", 0, ".functional")}),
     "c_torch_cell.ipynb": ("ok", {"gru_cell": ("uses_reference", 0, "torch.gru_cell")}),
     "c_escape.ipynb": ("ok", {"rnn_cell": ("passed", "max", "passed")}),
 }

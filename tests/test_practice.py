@@ -302,3 +302,17 @@ def test_messages_name_the_case():
     final32 = check_final_states(lambda h, n, b: _learner_view(h, n, b).float(), quiet=True)
     assert final32.status == "wrong" and final32.message.endswith(
         "(for h_n of shape (4, 5, 2), num_layers=2, bidirectional=True, float64)")
+
+
+@pytest.mark.parametrize("check, reference", [(check_last_valid_output, practice.last_valid_output),
+                                              (check_final_states, practice.final_states)])
+def test_called_without_points_a_check_is_out_of_one(check, reference):
+    result = check(reference, quiet=True)
+    assert (result.status, result.points, result.max_points) == ("passed", 1, 1)
+    assert check(_not_implemented, quiet=True).max_points == 1
+
+
+def test_every_check_is_out_of_one_point_unless_the_notebook_says_otherwise():
+    """The notebooks' check cells pass their points; a check called bare (a learner's own cell) is out of 1."""
+    assert {grade_id: inspect.signature(e.check).parameters["max_points"].default
+            for grade_id, e in EXERCISES.items()} == dict.fromkeys(EXERCISES, 1)

@@ -192,3 +192,36 @@ def test_the_notebook_check_watches_calls_at_run_time(tmp_path):
     result = checks.check_rnn_cell(learner.rnn_cell, quiet=True)
     assert result.status == "uses_reference" and "functional.py" in result.message
     assert torch.get_num_threads() >= 1
+
+
+def where(*cells, function="rnn_cell", forbidden=CELL_REFERENCES):
+    return [(f.what, f.cell, f.line) for f in reference_use(list(cells), function, forbidden)]
+
+
+def test_an_alias_under_the_exercises_name_is_found_where_it_is_made():
+    assert where(IMPORTS, "x = 1\n\nrnn_cell = ref.rnn_cell\n") == [("course_utils.functional.rnn_cell", 1, 3)]
+    assert where(IMPORTS, "h = 0", "from course_utils.functional import rnn_cell  # done!\n") == [
+        ("course_utils.functional.rnn_cell", 2, 1)]
+    assert where(IMPORTS, "from course_utils.functional import lstm_cell as rnn_cell\n",
+                 forbidden=("course_utils.functional.rnn_cell",)) == []  # an alias of something allowed
+
+
+@pytest.mark.parametrize("cells, expected", [
+    # the package set by hand, then the reference imported relative to it
+    (["__package__ = 'course_utils'\nfrom .functional import rnn_cell as f\n",
+      "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+      "    return f(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"], [(".functional.rnn_cell", 2, 2)]),
+    (["__package__ = 'course_utils'\nfrom . import functional\n",
+      "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+      "    return functional.rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"],
+     [(".functional.rnn_cell", 2, 2)]),
+    # inside the function: the import itself, and setting the package
+    (["def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+      "    global __package__\n    __package__ = 'course_utils'\n    from .functional import rnn_cell as f\n"
+      "    return f(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"],
+     [("__package__", 1, 3), (".functional", 1, 4), (".functional.rnn_cell", 1, 5)]),
+    # the exercise's name itself imported relatively
+    (["__package__ = 'course_utils.functional'\nfrom . import rnn_cell\n"], [(".rnn_cell", 1, 2)]),
+])
+def test_a_relative_import_is_found_whatever_package_it_resolves_in(cells, expected):
+    assert where(IMPORTS, *cells) == expected

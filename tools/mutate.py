@@ -92,7 +92,8 @@ def _sites(tree: ast.AST) -> list[tuple[int, str, str, int]]:
         elif isinstance(node, ast.Name) and node.id in _SWAP_NAMES and isinstance(node.ctx, ast.Load):
             out.append((k, "name", f"{node.id} -> {_SWAP_NAMES[node.id]}", line))
         elif isinstance(node, ast.Call) and len(node.args) >= 2 and not any(isinstance(a, ast.Starred)
-                                                                           for a in node.args[:2]):
+                                                                           for a in node.args[:2]) \
+                and ast.dump(node.args[0]) != ast.dump(node.args[1]):  # f(a, a) swapped is f(a, a)
             out.append((k, "args", "first two arguments swapped", line))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.For, ast.If, ast.While, ast.With)):
             for j, stmt in enumerate(node.body):

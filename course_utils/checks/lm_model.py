@@ -252,7 +252,8 @@ def _sample_cases(seed: int) -> list[ModelCase]:
             model.eval()
             return fn(model, prefix.clone(), length, temperature, torch.Generator().manual_seed(draw_seed)), (model,)
 
-        cases.append(ModelCase(f"a {cell.upper()} CharLM (V={V}), a prefix of {p_len}, length={length}, "
+        article = "an" if cell in ("lstm", "rnn") else "a"
+        cases.append(ModelCase(f"{article} {cell.upper()} CharLM (V={V}), a prefix of {p_len}, length={length}, "
                                 f"temperature={temperature}, a seeded generator", run))
     return cases
 

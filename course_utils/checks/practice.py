@@ -23,10 +23,6 @@ DEFAULT_SEED = 7
 
 
 # ------------------------------------------------------------ last_valid_output
-def _rows(output: Tensor) -> Tensor:
-    return torch.arange(output.shape[0], device=output.device)
-
-
 def _at(output: Tensor, steps: Tensor, batch_first: bool) -> Tensor:
     """Row n at time steps[n], with no checks (the wrong variants index where the learner did)."""
     n = torch.arange(steps.numel(), device=output.device)

@@ -112,14 +112,14 @@ class CheckResult:
 def _md_escape(line: str) -> str:
     """Escape Markdown outside `code spans`; keep the line's indentation visible."""
     parts = line.split("`")
-    if len(parts) % 2 == 0:  # unbalanced backticks: treat the whole line as text
-        parts = [line.replace("`", "\\`")]
+    if len(parts) % 2 == 0:  # unbalanced backticks: the whole line is text, each backtick escaped once
+        parts = [line]
     out = []
     for k, part in enumerate(parts):
         if k % 2:
             out.append(f"`{part}`")
         else:
-            out.append(re.sub(r"([\\*_\[\]<>#|~])", r"\\\1", part))
+            out.append(re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", part))
     text = "".join(out)
     stripped = text.lstrip(" ")
     return "&nbsp;" * (len(text) - len(stripped)) + stripped

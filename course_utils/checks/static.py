@@ -7,7 +7,8 @@ forbids (the course's reference, torch's own recurrent cells: :mod:`.registry`),
 constructs that could reach anything without naming it: ``exec``, ``eval``, ``compile``,
 ``__import__``, ``importlib``, ``getattr``/``setattr`` with a computed name, ``globals()``,
 ``vars()``, ``sys.modules``, ``__dict__``/``__globals__``/``__code__``/``__builtins__``,
-``open`` and other file, process or interpreter access. The notebook check (in the learner's
+``open`` and other file, process or interpreter access, and relative imports (``from .functional
+import …`` reaches the reference once the notebook sets ``__package__``). The notebook check (in the learner's
 process) and the batch grader (on the submitted file) use the same function, so both give the
 same verdict.
 """
@@ -45,6 +46,12 @@ _DYNAMIC_MODULES = {
     "runpy": "runs modules", "code": "runs code from strings", "codeop": "compiles code from strings",
     "threading": "runs code outside the call", "multiprocessing": "starts processes", "socket": "opens sockets",
 }
+
+#: a relative import is resolved against ``__package__``, which a notebook can set to the course's package
+_RELATIVE = "a relative import: it reaches whatever package `__package__` names"
+_MODULE_IDENTITY = {"__package__": "sets the package relative imports resolve in",
+                    "__spec__": "sets the module's identity for imports",
+                    "__loader__": "sets the module's loader"}
 
 
 @dataclass(frozen=True)
@@ -92,30 +99,38 @@ class _Notebook:
     def __init__(self, trees: list[ast.Module | None]):
         self.functions: dict[str, list[tuple[int, ast.AST]]] = {}
         self.aliases: dict[str, str] = {}
+        self.alias_at: dict[str, tuple[int, int]] = {}  # where each alias is made: (cell, line)
         for index, tree in enumerate(trees):
             if tree is None:
                 continue
             for node in ast.walk(tree):
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    self._imports(node)
+                    self._imports(node, index)
             for node in tree.body:
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                     self.functions.setdefault(node.name, []).append((index, node))
                 elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                     path = _dotted(node.value)
                     if path:
-                        self.aliases.setdefault(node.targets[0].id, ".".join(self.resolve(path)))
+                        self._alias(node.targets[0].id, ".".join(self.resolve(path)), index, node.lineno)
 
-    def _imports(self, node) -> None:
+    def _alias(self, name: str, target: str, cell: int, line: int) -> None:
+        if name not in self.aliases:
+            self.aliases[name] = target
+            self.alias_at[name] = (cell, line)
+
+    def _imports(self, node, cell: int) -> None:
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
-                    self.aliases.setdefault(a.asname, a.name)
+                    self._alias(a.asname, a.name, cell, node.lineno)
                 else:
-                    self.aliases.setdefault(a.name.split(".")[0], a.name.split(".")[0])
-        elif node.module and not node.level:
+                    self._alias(a.name.split(".")[0], a.name.split(".")[0], cell, node.lineno)
+        else:  # ``from .functional import rnn_cell`` resolves to ".functional.rnn_cell": relative, flagged
+            module = "." * node.level + (node.module or "")
             for a in node.names:
-                self.aliases.setdefault(a.asname or a.name, f"{node.module}.{a.name}")
+                target = f"{module}.{a.name}" if node.module else f"{module}{a.name}"
+                self._alias(a.asname or a.name, target, cell, node.lineno)
 
     def resolve(self, path: list[str]) -> list[str]:
         head = self.aliases.get(path[0])
@@ -143,8 +158,12 @@ def reference_use(sources: Sequence[str], function: str, forbidden: Sequence[str
         defs = [d for d in defs if d[0] == defining_cell] or defs
     if not defs:  # ``rnn_cell = ref.rnn_cell``: the name itself is an alias
         target = nb.aliases.get(function)
-        hit = _matches(target, forbidden) if target else None
-        return [Finding(target, "the reference, under the exercise's name", 0, 0)] if hit else []
+        cell, line = nb.alias_at.get(function, (0, 0))
+        if target and _matches(target, forbidden):
+            return [Finding(target, "the reference, under the exercise's name", cell, line)]
+        if target and target.startswith("."):
+            return [Finding(target, _RELATIVE, cell, line)]
+        return []
     findings: list[Finding] = []
     todo, seen = [defs[-1]], set()
     while todo:
@@ -177,9 +196,13 @@ def _inspect(node: ast.AST, cell: int, nb: _Notebook, forbidden: Sequence[str]) 
             hit = _matches(full, forbidden)
             if hit:
                 out.append(Finding(full, "the reference", cell, line))
+            elif full.startswith("."):
+                out.append(Finding(full, _RELATIVE, cell, line))
             root = nb.resolve(path)[0]
             if isinstance(node, ast.Name) and root in _DYNAMIC_MODULES and node.id in nb.aliases:
                 out.append(Finding(root, _DYNAMIC_MODULES[root], cell, line))
+    if isinstance(node, ast.Name) and node.id in _MODULE_IDENTITY:
+        out.append(Finding(node.id, _MODULE_IDENTITY[node.id], cell, line))
     if isinstance(node, ast.Attribute) and node.attr in _DYNAMIC_ATTRIBUTES:
         out.append(Finding(node.attr, _DYNAMIC_ATTRIBUTES[node.attr], cell, line))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
@@ -189,9 +212,11 @@ def _inspect(node: ast.AST, cell: int, nb: _Notebook, forbidden: Sequence[str]) 
         if name in ("getattr", "setattr", "delattr", "hasattr") and not (
                 len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)):
             out.append(Finding(f"{name}()", "reaches an attribute by a computed name", cell, line))
+    if isinstance(node, ast.ImportFrom) and node.level:
+        out.append(Finding("." * node.level + (node.module or ""), _RELATIVE, cell, line))
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [f"{node.module}.{a.name}" for a in node.names] if node.module else []
+            [f"{node.module}.{a.name}" for a in node.names] if node.module and not node.level else []
         for n in names:
             hit = _matches(n, forbidden)
             if hit:

@@ -24,6 +24,14 @@ __all__ = ["targets", "watching", "TORCH_BUILTINS"]
 TORCH_BUILTINS = ("rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_tanh", "rnn_relu", "lstm", "gru",
                   "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_VF")
 
+#: namespaces of torch's operators that have no Python source to watch: ``torch._VF``'s recurrent steps
+#: are watched by name (``c_call``); a call through ``torch.ops`` by the ``__call__`` of its operator
+#: objects (every operator, as the static reading forbids the whole namespace), because
+#: ``torch.ops.aten._thnn_fused_gru_cell.default`` reaches C under no name at all
+_OPS_CALLS = ("torch._ops.OpOverloadPacket.__call__", "torch._ops.OpOverload.__call__")
+_TORCH_NAMESPACES = {"torch._VF": (), "torch._C._VariableFunctions": (), "torch.ops": _OPS_CALLS,
+                     "torch.ops.aten": _OPS_CALLS}
+
 
 def _resolve(dotted: str):
     parts = dotted.split(".")
@@ -63,14 +71,17 @@ def targets(forbidden: tuple[str, ...]) -> tuple[frozenset, frozenset]:
     """
     places, names = set(), set()
     for dotted in forbidden:
+        if dotted in _TORCH_NAMESPACES:  # no source file of their own
+            for call in _TORCH_NAMESPACES[dotted]:
+                places.update(_code_sites(_resolve(call)))
+            if not _TORCH_NAMESPACES[dotted]:
+                names.update(TORCH_BUILTINS)
+            continue
         obj = _resolve(dotted)
         if obj is None:
             continue
         if inspect.ismodule(obj) and getattr(obj, "__file__", None):
-            if dotted.endswith("_VF") or dotted.endswith("_VariableFunctions"):
-                names.update(TORCH_BUILTINS)
-            else:
-                places.add(obj.__file__)
+            places.add(obj.__file__)
             continue
         sites = _code_sites(obj)
         if sites:
