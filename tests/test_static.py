@@ -209,16 +209,16 @@ def test_an_alias_under_the_exercises_name_is_found_where_it_is_made():
 @pytest.mark.parametrize("cells, expected", [
     # the package set by hand, then the reference imported relative to it
     (["__package__ = 'course_utils'\nfrom .functional import rnn_cell as f\n",
-      "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
-      "    return f(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"], [(".functional.rnn_cell", 2, 2)]),
+      ("def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+       "    return f(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n")], [(".functional.rnn_cell", 2, 2)]),
     (["__package__ = 'course_utils'\nfrom . import functional\n",
-      "def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
-      "    return functional.rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"],
+      ("def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+       "    return functional.rnn_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n")],
      [(".functional.rnn_cell", 2, 2)]),
     # inside the function: the import itself, and setting the package
-    (["def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
-      "    global __package__\n    __package__ = 'course_utils'\n    from .functional import rnn_cell as f\n"
-      "    return f(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"],
+    ([("def rnn_cell(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None, nonlinearity='tanh'):\n"
+       "    global __package__\n    __package__ = 'course_utils'\n    from .functional import rnn_cell as f\n"
+       "    return f(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n")],
      [("__package__", 1, 3), (".functional", 1, 4), (".functional.rnn_cell", 1, 5)]),
     # the exercise's name itself imported relatively
     (["__package__ = 'course_utils.functional'\nfrom . import rnn_cell\n"], [(".rnn_cell", 1, 2)]),
