@@ -64,6 +64,7 @@ class Mutant:
     selected: str = ""  # why these tests ran: covering, import-time, not covered in-process, no test
     seconds: float = 0.0
     site: str = ""  # "walk index:kind", to run the same mutant again (--retry)
+    detail: str = ""  # pytest's last output when the tests could not be run (an error)
 
 
 def _sites(tree: ast.AST) -> list[tuple[int, str, str, int]]:
@@ -269,7 +270,7 @@ def _child(slot: Path, tests: list[str]) -> None:
         os.setpgid(0, 0)
         os.chdir(slot)
         sys.path.insert(0, str(slot))
-        fd = os.open(os.devnull, os.O_WRONLY)
+        fd = os.open(str(slot) + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # read back on an error
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         import course_utils
@@ -382,7 +383,14 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
             if not m.outcome:
                 # pytest: 0 all passed, 1 a test failed, 2 interrupted (an error while collecting), 4/5 usage
                 # 4 (a test id not found: a stale coverage map) and 5 (nothing collected) judge nothing
+                # unless the mutant itself broke collection (a test module builds its cases on import): killed
                 m.outcome = "survived" if code == 0 else "error" if code in (4, 5) else "killed"
+                if m.outcome == "error":
+                    log = Path(str(slot) + ".log").read_text(errors="replace")
+                    if "ERROR collecting" in log:
+                        m.outcome = "killed"
+                    else:
+                        m.detail = log[-2000:]
             m.seconds = round(time.monotonic() - started, 1)
             results.append(m)
             done += 1
