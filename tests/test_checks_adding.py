@@ -225,3 +225,106 @@ def test_ablation_is_seeded_on_its_own():
     fresh = Recorder()  # as built, before the ablation
     assert not torch.equal(fresh.rnn.weight_hh_l0, models[0].rnn.weight_hh_l0)  # the recurrent layer changed
     assert torch.equal(fresh.head.weight, models[0].head.weight)  # the rest did not
+
+
+# ----------------------------------------------------------------------------- the budget and the boundaries
+class BudgetRunner(Runner):
+    """Records what the check asks for: the training settings and the test set's size."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.settings: dict = {}
+        self.predicted: list[tuple] = []
+
+    def train(self, **settings):
+        self.settings = settings
+        return super().train(**settings)
+
+    def predict(self, x):
+        self.predicted.append(tuple(x.shape))
+        return super().predict(x)
+
+
+def test_the_default_budget_is_the_one_the_lessons_state():
+    """Unit 05's lesson (en and ko) says: 800 Adam steps on sequences of length 30, clipped, target 0.05
+    on new sequences; the check's message and the settings the grader's runner receives say the same."""
+    runner = BudgetRunner(after_ablation=lambda x: torch.zeros(x.shape[0]))
+    result = checks.check_adding_model(runner, quiet=True)
+    assert result.status == "passed"
+    assert runner.settings == {"seed": 0, "steps": 800, "batch_size": 64, "seq_len": 30, "lr": 1e-2, "clip": 1.0}
+    assert runner.calls[1:3] == ["forward(4, 30, 2)", "forward(1, 30, 2)"]
+    assert runner.predicted == [(1000, 30, 2), (1000, 30, 2)]  # trained, then with the recurrent layer ablated
+    assert "after 800 training steps (batch 64, T=30) the test MSE is below the target 0.05" in result.message
+    from pathlib import Path
+    lessons = Path(__file__).resolve().parent.parent / "lessons"
+    en = (lessons / "en" / "05_comparison.md").read_text(encoding="utf-8")
+    ko = (lessons / "ko" / "05_comparison.md").read_text(encoding="utf-8")
+    assert "a fixed budget\nof 800 steps (Adam, gradient clipping)" in en and "(0.05 after 800 steps at $T = 30$)" in en
+    assert "길이 30의 덧셈 문제로 800단계를 학습시키고, 새 데이터의 평균제곱오차가 0.05보다 낮으면 통과" in ko
+
+
+def test_the_seed_moves_every_stream_the_check_draws():
+    runner = BudgetRunner(after_ablation=lambda x: torch.zeros(x.shape[0]))
+    checks.check_adding_model(runner, seed=4, quiet=True, **FAST)
+    assert runner.settings["seed"] == 4
+
+
+@pytest.mark.parametrize("trainable, too_large", [(adding.MAX_PARAMETERS, False), (adding.MAX_PARAMETERS + 1, True)])
+def test_a_model_may_have_up_to_100_000_parameters(trainable, too_large):
+    assert adding.MAX_PARAMETERS == 100_000  # "keep it under 100,000" in the message
+    info = {"is_module": True, "type": "M", "trainable": trainable, "recurrent": ["LSTM"]}
+    result = checks.check_adding_model(Runner(info=info, after_ablation=lambda x: torch.zeros(x.shape[0])),
+                                       quiet=True, **FAST)
+    assert (result.mistakes == ("too_large",)) is too_large
+    assert result.status == ("wrong" if too_large else "passed")
+    if too_large:
+        assert "100,001 trainable parameters; keep it under 100,000" in result.message
+
+
+def test_something_that_is_not_a_function_gets_no_points():
+    result = checks.check_adding_model(3, max_points=2, quiet=True)
+    assert (result.status, result.points, result.max_points) == ("error", 0, 2)
+    assert "expected a function that builds the model, got int" in result.message
+    assert "pass the function itself: `check_adding_model(build_model)`" in result.message
+
+
+def test_the_model_instead_of_its_builder_is_told_to_pass_the_function():
+    """A module is callable: called with no input it would report a confusing error in forward()."""
+    result = checks.check_adding_model(nn.LSTM(2, 4), max_points=2, quiet=True)
+    assert (result.status, result.points, result.max_points) == ("error", 0, 2)
+    assert "got the model itself (LSTM)" in result.message
+    assert "`check_adding_model(build_model)`, not `check_adding_model(build_model())`" in result.message
+
+
+def _mse_sequence(monkeypatch, values):
+    values = iter(values)
+    monkeypatch.setattr(adding, "_mse", lambda runner, x, y: next(values))
+
+
+@pytest.mark.parametrize("ablated, status", [(0.1, "passed"), (0.0999, "wrong")])
+def test_the_ablated_mse_must_rise_at_least_to_the_bound(monkeypatch, ablated, status):
+    """At least ABLATION_FACTOR-fold and at least twice the target: reaching the bound exactly passes."""
+    _mse_sequence(monkeypatch, [0.01, ablated])  # max(3 × 0.01, 2 × 0.05) = 0.1
+    result = checks.check_adding_model(Runner(), quiet=True, **FAST)
+    assert result.status == status
+    assert result.mistakes == (() if status == "passed" else ("recurrent_layer_unused",))
+
+
+@pytest.mark.parametrize("mse, mistake", [(0.8 * ADDING_BASELINE_MSE, "does_not_learn"),
+                                          (0.05, "learns_too_slowly")])
+def test_at_the_boundaries_a_model_does_not_learn_or_misses_the_target(monkeypatch, mse, mistake):
+    """An MSE at 0.8 × the baseline counts as learning nothing; exactly the target is not below it."""
+    _mse_sequence(monkeypatch, [mse])
+    result = checks.check_adding_model(Runner(), quiet=True, **FAST)
+    assert (result.status, result.mistakes) == ("wrong", (mistake,))
+
+
+def test_the_ablation_draws_the_same_fresh_parameters_in_every_release():
+    """The seed of the ablation is part of the verdict: a learner's grade must not move between releases."""
+    torch.manual_seed(0)
+    model = nn.LSTM(2, 3)
+    adding.ablate_recurrent(model)
+    torch.manual_seed(12345)
+    expected = nn.LSTM(2, 3)
+    for (name, got), want in zip(model.named_parameters(), expected.parameters()):
+        assert torch.equal(got, want), name

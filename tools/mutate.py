@@ -275,7 +275,7 @@ def _child(slot: Path, tests: list[str]) -> None:
         os.dup2(fd, 2)
         import course_utils
         if not Path(course_utils.__file__).resolve().is_relative_to(slot.resolve()):
-            os._exit(5)  # the copy is not what is imported: the run would measure nothing
+            os._exit(99)  # the copy is not what is imported: the run would measure nothing
         import pytest
         rc = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-o", "addopts=", *tests]))
     finally:
@@ -288,7 +288,7 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
     survivors again and keep its other outcomes."""
     rng = random.Random(seed)
     def again(m: Mutant) -> bool:  # a timeout on a busy machine may be no more than that; import-time
-        return m.outcome in ("survived", "timeout") or m.selected == "import-time"  # ones ran the most tests
+        return m.outcome in ("survived", "timeout", "error") or m.selected == "import-time"  # (ran the most tests)
 
     results: list[Mutant] = [m for m in retry if not again(m)] if retry is not None else []
     sys.dont_write_bytecode = True
@@ -361,12 +361,12 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
                 pid = os.fork()
                 if pid == 0:
                     _child(slot, tests)
-                running[pid] = (m, original, slot, time.monotonic(), limit)
+                running[pid] = (m, original, slot, time.monotonic(), limit, source, tests)
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 time.sleep(0.05)
                 now = time.monotonic()
-                for p, (m, original, slot, started, limit) in running.items():
+                for p, (m, original, slot, started, limit, *_) in running.items():
                     if now - started > limit and not m.outcome:
                         m.outcome = "timeout"
                         try:
@@ -374,11 +374,11 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
                         except ProcessLookupError:
                             pass
                 continue
-            m, original, slot, started, _ = running.pop(pid)
+            m, original, slot, started, limit, source, tests = running.pop(pid)
             (slot / m.file).write_text(original, encoding="utf-8")
             free.append(slot)
             code = os.waitstatus_to_exitcode(status)
-            if code == 5:
+            if code == 99:
                 raise SystemExit(f"the mutant run imported course_utils from outside {slot}: nothing measured")
             if not m.outcome:
                 # pytest: 0 all passed, 1 a test failed, 2 interrupted (an error while collecting), 4/5 usage
@@ -387,8 +387,15 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
                 m.outcome = "survived" if code == 0 else "error" if code in (4, 5) else "killed"
                 if m.outcome == "error":
                     log = Path(str(slot) + ".log").read_text(errors="replace")
+                    files_of = sorted({t.split("::")[0] for t in tests})
                     if "ERROR collecting" in log:
                         m.outcome = "killed"
+                    elif "ERROR: not found" in log and files_of != tests:
+                        # the mutant changed a parametrisation (a case list): the ids the map names are gone;
+                        # judge by their whole files (a test that silently vanishes is not a kill by itself)
+                        m.outcome, m.selected = "", m.selected + ", ids changed: their files"
+                        queue.insert(0, (m, source, original, files_of, limit * 3))
+                        continue
                     else:
                         m.detail = log[-2000:]
             m.seconds = round(time.monotonic() - started, 1)
@@ -432,7 +439,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants run side by side")
     p.add_argument("--out", type=Path, default=Path("mutation-results"))
-    p.add_argument("--retry", action="store_true", help="judge the survivors and timeouts of the run in --out "
+    p.add_argument("--retry", action="store_true", help="judge the survivors, timeouts and errors of the run in --out "
                    "again (after new tests; a coverage map older than the tests is rebuilt) and keep its other outcomes")
     p.add_argument("--only", help="comma-separated site ids (the `site` field of mutants.json, e.g. 412:binop): "
                                    "run just these mutants of the given file, showing each one's diff")
@@ -465,7 +472,8 @@ def main() -> int:
     retry = None
     if args.retry:
         retry = [Mutant(**m) for m in json.loads((args.out / "mutants.json").read_text())]
-        files = sorted({m.file for m in retry if m.outcome in ("survived", "timeout") or m.selected == "import-time"}
+        files = sorted({m.file for m in retry if m.outcome in ("survived", "timeout", "error")
+                        or m.selected == "import-time"}
                        & set(files))
         cmap_file, newest_test = args.out / "coverage-map.json", max(p.stat().st_mtime for p in (ROOT / "tests").rglob("*.py"))
         if cmap_file.exists() and cmap_file.stat().st_mtime < newest_test:

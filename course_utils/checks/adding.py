@@ -32,7 +32,7 @@ ADDING_CLIP = 1.0
 ADDING_TARGET_MSE = 0.05
 ADDING_TEST_SIZE = 1000
 ADDING_NUM_THREADS = 1
-#: a test MSE above this share of the baseline means the model learned (almost) nothing
+#: a test MSE at or above this share of the baseline means the model learned (almost) nothing
 NOT_LEARNING_SHARE = 0.8
 _PROBE_SIZES = (4, 1)
 
@@ -179,6 +179,11 @@ def check_adding_model(build_model, *, seq_len: int = ADDING_SEQ_LEN, steps: int
     learner's sandboxed kernel instead of ``build_model`` itself; the judging is the same.
     """
     runner = build_model if hasattr(build_model, "ablate") and hasattr(build_model, "build") else None
+    if isinstance(build_model, nn.Module):  # callable too, but calling it runs forward() with no input
+        return CheckResult(EXERCISE, "error", 0, max_points,
+                           f"{EXERCISE}: expected the function that builds the model, got the model itself "
+                           f"({type(build_model).__name__}) — the check builds a fresh one for each run: "
+                           f"`check_adding_model(build_model)`, not `check_adding_model(build_model())`.")
     if runner is None and not callable(build_model):
         return CheckResult(EXERCISE, "error", 0, max_points,
                            f"{EXERCISE}: expected a function that builds the model, got {type_name(build_model)} — "
