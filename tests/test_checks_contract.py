@@ -112,6 +112,19 @@ def test_reference_passes_with_the_given_points_on_any_seed(grade_id):
 
 
 @pytest.mark.parametrize("grade_id", IDS)
+def test_called_without_points_a_check_is_out_of_one(grade_id):
+    """The notebooks' check cells pass their points; a check called bare (a learner's own cell) is out of 1."""
+    _, fx = FUNCTION_EXERCISES[grade_id]
+    result = _run(grade_id, Recorder(fx.reference))
+    assert (result.status, result.points, result.max_points) == ("passed", 1, 1), result.message
+
+
+def test_every_check_is_out_of_one_point_unless_told_otherwise():
+    assert {grade_id: inspect.signature(e.check).parameters["max_points"].default
+            for grade_id, e in checks.EXERCISES.items()} == dict.fromkeys(checks.EXERCISES, 1)
+
+
+@pytest.mark.parametrize("grade_id", IDS)
 def test_a_wrong_answer_on_any_single_case_is_caught(grade_id):
     _, fx = FUNCTION_EXERCISES[grade_id]
     recorder = Recorder(fx.reference)
@@ -202,9 +215,17 @@ def _case_digest(grade_id: str) -> str:
 #: the cases of the original exercises' checks (shapes, dtypes, keywords and values at the default seed).
 #: A change here is a change of what learners are judged on: update the digest only on purpose.
 PINNED_CASES = {
-    "rnn_cell": "554f672a2d250665", "clip_grad_norm": "64fe51393c8dafed", "lstm_cell": "e091ecd4b36954e9",
-    "gru_cell": "46c62af41e0d09ce",
+    "rnn_cell": "554f672a2d250665", "rnn_forward": "dda9baeb9d383642", "rnn_step_backward": "0db1b2b8177a2dd6",
+    "rnn_backward": "1ec4dc07d2f9da3f", "clip_grad_norm": "64fe51393c8dafed", "lstm_cell": "e091ecd4b36954e9",
+    "lstm_forward": "fb37c5706763bfce", "lstm_cell_backward": "89beffd70d690ca4", "gru_cell": "46c62af41e0d09ce",
+    "gru_cell_chung": "46c62af41e0d09ce",  # the same inputs as gru_cell's
+    "gru_forward": "cf6c609c96fdf223", "make_batches": "8c2de57f6117821d", "perplexity": "314ba2a8a392b200",
+    "last_valid_output": "3c93bd4b8b24d8c5", "final_states": "f4ce23df70ef4e0f",
 }
+
+
+def test_every_function_check_has_its_cases_pinned():
+    assert sorted(PINNED_CASES) == IDS
 
 
 @pytest.mark.parametrize("grade_id", sorted(PINNED_CASES))

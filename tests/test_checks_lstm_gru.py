@@ -892,3 +892,24 @@ def test_tolerances_are_pinned():
     assert checks.check_gru_forward(off_by(2e-6, 1e-12), quiet=True, watch=False).passed
     assert checks.check_gru_forward(off_by(1e-4, 0.0), quiet=True, watch=False).status == "wrong"
     assert checks.check_gru_forward(off_by(0.0, 1e-8), quiet=True, watch=False).status == "wrong"
+
+
+def _gru_args(bias: bool):
+    return cell_inputs(torch.Generator().manual_seed(3), 3, 2, 3, 4, bias, torch.float64)
+
+
+def test_b_hn_outside_the_reset_gate_differs_from_torchs_gru_only_with_a_bias():
+    """With no bias, r ⊙ (W_hn h) + b_hn and r ⊙ (W_hn h + b_hn) are the same cell: never a mistake there."""
+    outside = gru_checks._gru_variant(reset="bias_outside")
+    assert torch.allclose(outside(*_gru_args(False)), Fn.gru_cell(*_gru_args(False)), rtol=0, atol=1e-12)
+    assert not torch.allclose(outside(*_gru_args(True)), Fn.gru_cell(*_gru_args(True)), rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("check", [checks.check_gru_cell, checks.check_gru_cell_chung])
+def test_a_gru_answer_never_split_into_gates_is_told_how_to_split(check):
+    def split_wrong(x, h, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+        return torch.tanh(torch.nn.functional.linear(x, weight_ih, bias_ih))  # (N, 3H): never split into gates
+
+    result = check(split_wrong, max_points=2, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert "Hint: split the (N, 3H) projections along the last dimension: `.chunk(3, dim=-1)`." in result.message

@@ -224,6 +224,12 @@ def test_reference_passes_with_points(check, reference):
     assert result.status == "passed" and result.points == 3 and result.mistakes == (), result.message
 
 
+@pytest.mark.parametrize("check, reference", REFERENCES)
+def test_called_without_points_a_check_is_out_of_one(check, reference):
+    result = check(reference, quiet=True)
+    assert (result.status, result.points, result.max_points) == ("passed", 1, 1), result.message
+
+
 @pytest.mark.parametrize("check", [c for c, _ in REFERENCES])
 def test_not_implemented(check, capsys):
     result = check(not_implemented, max_points=3, quiet=True)
@@ -679,3 +685,93 @@ def test_tbptt_tolerance_is_1e_5_around_a_zero_reference_gradient():
     result = checks.check_tbptt_step(add_to_step(grad_offset=1.000005e-5), quiet=True)
     assert (result.status, result.mistakes) == ("wrong", ()), result.message
     assert "embed.weight.grad is not right." in result.message
+
+
+# ------------------------------------------------ the pins and paths the mutation run found loose
+def test_tbptt_cases_are_pinned():
+    """Everything each case gives the learner's step: the model's weights and stale gradients, x, y and the
+    state (a change here is a change of what learners are judged on: update the digest only on purpose)."""
+    import hashlib
+    h = hashlib.sha256()
+
+    def add(t):
+        h.update(repr((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.detach().to(torch.float64).numpy().round(8).tobytes())
+
+    def step(model, x, y, state):
+        h.update(type(model.rnn).__name__.encode())
+        for t in (x, y, *(() if state is None else state if isinstance(state, tuple) else (state,))):
+            add(t)
+        for p in model.parameters():
+            add(p)
+            h.update(b"grad" if p.grad is not None else b"none")
+            if p.grad is not None:
+                add(p.grad)
+        return lm.tbptt_step(model, x, y, state)
+
+    for case in lm_model_checks._tbptt_cases(626):
+        h.update(case.label.encode())
+        case.run(step)
+    assert h.hexdigest()[:16] == "e074aee4b365b18c"
+
+
+def test_tbptt_checks_the_h_of_an_lstm_state_not_only_its_c():
+    def step(model, x, y, state):
+        loss, new_state = make_step()(model, x, y, state)
+        if isinstance(new_state, tuple):  # the LSTM's (h, c): h lost, c right
+            return loss, (torch.zeros_like(new_state[0]), new_state[1])
+        return loss, new_state
+
+    result = checks.check_tbptt_step(step, max_points=3, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert "new_state[0] (h)" in result.message
+
+
+def test_a_sample_of_shape_1_by_length_is_read_as_one_sequence():
+    def sample(model, prefix, length, temperature, generator):
+        return torch.tensor(make_sampler()(model, prefix, length, temperature, generator))[None]  # (1, length)
+
+    assert checks.check_sample(sample, quiet=True).passed
+
+
+@pytest.mark.parametrize("value, passed", [("float", True), ("bool", False)])
+def test_perplexity_may_be_a_python_float_but_not_a_bool(value, passed):
+    def perplexity(logits, targets):
+        p = torch.exp(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)))
+        return float(p) if value == "float" else bool(p > 0)
+
+    result = checks.check_perplexity(perplexity, quiet=True)
+    assert result.passed is passed
+    if not passed:
+        assert "expected a number or a 0-d tensor, got bool" in result.message
+
+
+@pytest.mark.parametrize("answer, says, uses", [
+    ("passes", "make_batches: your function passed its check; the cells below use it.", "yours"),
+    ("not_implemented", "make_batches: your function is not implemented yet — the cells below use the course's "
+                        "reference, lm.make_batches, instead.", "reference"),
+    ("wrong", "make_batches: your function did not pass its check — the cells below use the course's reference, "
+              "lm.make_batches, instead.", "reference"),
+    ("raises", "make_batches: your function raised an error in its check — the cells below use the course's "
+               "reference, lm.make_batches, instead.", "reference"),
+    ("calls_reference", "make_batches: your function calls the reference instead of computing the result — the "
+                        "cells below use the course's reference, lm.make_batches, instead.", "reference"),
+])
+def test_yours_or_reference_says_which_function_the_notebook_goes_on_with(capsys, answer, says, uses):
+    def mine(encoded, batch_size, seq_len):
+        if answer == "not_implemented":
+            raise NotImplementedError
+        if answer == "raises":
+            raise ValueError("a bug")
+        if answer == "calls_reference":
+            return lm.make_batches(encoded, batch_size, seq_len)
+        if answer == "wrong":
+            return batches_not_shifted(encoded, batch_size, seq_len)
+        x, y = batches_not_shifted(encoded, batch_size, seq_len)
+        K, N, T = x.shape
+        y = encoded[:N * ((len(encoded) // N))].view(N, -1)[:, 1:K * T + 1].reshape(N, K, T).transpose(0, 1)
+        return x, y
+
+    chosen = checks.yours_or_reference(mine, "make_batches", lm.make_batches)
+    assert chosen is (mine if uses == "yours" else lm.make_batches)
+    assert capsys.readouterr().out == says + "\n"

@@ -310,9 +310,3 @@ def test_called_without_points_a_check_is_out_of_one(check, reference):
     result = check(reference, quiet=True)
     assert (result.status, result.points, result.max_points) == ("passed", 1, 1)
     assert check(_not_implemented, quiet=True).max_points == 1
-
-
-def test_every_check_is_out_of_one_point_unless_the_notebook_says_otherwise():
-    """The notebooks' check cells pass their points; a check called bare (a learner's own cell) is out of 1."""
-    assert {grade_id: inspect.signature(e.check).parameters["max_points"].default
-            for grade_id, e in EXERCISES.items()} == dict.fromkeys(EXERCISES, 1)

@@ -145,8 +145,8 @@ def _chung_mistakes() -> list[Mistake]:
     return [torch_form] + [s.mistake(_chung_variant) for s in specs] + [state] + pairs(specs, _chung_variant)
 
 
-_GRU_SHAPE_HINT = (lambda name, e, g: "split the (N, 3H) projections along the last dimension: `.chunk(3, dim=-1)`."
-                   if g != e else None)
+_GRU_SHAPE_HINT = (lambda name, e, g:  # (called only for a shape that differs)
+                   "split the (N, 3H) projections along the last dimension: `.chunk(3, dim=-1)`.")
 
 
 _GRU = FunctionExercise(

@@ -204,7 +204,8 @@ def yours_or_reference(fn, name: str, reference: Callable) -> Callable:
         print(f"{name}: your function passed its check; the cells below use it.")
         return fn
     why = {"not_implemented": "is not implemented yet", "wrong": "did not pass its check",
-           "error": "raised an error in its check"}[result.status]
+           "error": "raised an error in its check",
+           "uses_reference": "calls the reference instead of computing the result"}[result.status]
     print(f"{name}: your function {why} — the cells below use the course's reference, "
           f"lm.{reference.__name__}, instead.")
     return reference
