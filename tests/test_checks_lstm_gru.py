@@ -913,3 +913,33 @@ def test_a_gru_answer_never_split_into_gates_is_told_how_to_split(check):
     result = check(split_wrong, max_points=2, quiet=True)
     assert (result.status, result.points) == ("wrong", 0)
     assert "Hint: split the (N, 3H) projections along the last dimension: `.chunk(3, dim=-1)`." in result.message
+
+
+def _loop(kind: str, outputs_as, last_as=lambda s: s):
+    """A right loop over the reference cell whose outputs (T, N, H) and last state are then reshaped."""
+    cell = Fn.lstm_cell if kind == "lstm" else Fn.gru_cell
+
+    def forward(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+        outs = []
+        for x_t in x:
+            state = cell(x_t, state, weight_ih, weight_hh, bias_ih, bias_hh)
+            outs.append(state[0] if kind == "lstm" else state)
+        outputs = outputs_as(torch.stack(outs))
+        if kind == "lstm":
+            return outputs, (last_as(state[0]), state[1])
+        return outputs, last_as(state)
+    return forward
+
+
+@pytest.mark.parametrize("kind, check", [("lstm", checks.check_lstm_forward), ("gru", checks.check_gru_forward)])
+@pytest.mark.parametrize("outputs_as, last_as, hint", [
+    (lambda o: o.transpose(0, 1), lambda s: s,
+     "the outputs are time first, (T, N, H): stack the steps along dim 0, `torch.stack(outputs, dim=0)`."),
+    (lambda o: o.reshape(-1, o.shape[-1]), lambda s: s,
+     "the outputs hold one hidden state (N, H) per time step, stacked along a new first dimension: (T, N, H)."),
+    (lambda o: o, lambda s: s[None], "the last state has the shape of the initial state, (N, H)."),
+])
+def test_a_loops_wrong_shape_gets_the_hint_for_that_output(kind, check, outputs_as, last_as, hint):
+    result = check(_loop(kind, outputs_as, last_as), max_points=2, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert f"Hint: {hint}" in result.message

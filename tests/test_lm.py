@@ -775,3 +775,42 @@ def test_yours_or_reference_says_which_function_the_notebook_goes_on_with(capsys
     chosen = checks.yours_or_reference(mine, "make_batches", lm.make_batches)
     assert chosen is (mine if uses == "yours" else lm.make_batches)
     assert capsys.readouterr().out == says + "\n"
+
+
+@pytest.mark.parametrize("exc, named", [
+    (RuntimeError("Trying to backward through the graph a second time (or directly access saved tensors after "
+                  "they have already been freed)."), True),
+    (RuntimeError("one of the variables needed for gradient computation has been modified by an inplace "
+                  "operation: [torch.FloatTensor [3, 10]]"), True),
+    (RuntimeError("Expected target size (3, 9), got torch.Size([3, 5])"), False),
+    (ValueError("Trying to backward through the graph a second time"), False),
+])
+def test_the_errors_of_a_state_never_detached_are_named(exc, named):
+    """(A step that keeps the old graph usually fails earlier, on values; an error names it where it does not.)"""
+    mistake = lm_model_checks._tbptt_error(exc)
+    if not named:
+        assert mistake is None
+        return
+    assert mistake.id == "state_not_detached" and mistake.description == lm_model_checks._NOT_DETACHED
+    assert callable(mistake.fn)
+
+
+def test_a_loss_per_character_is_told_to_be_one_number():
+    def step(model, x, y, state):
+        _, new_state = make_step()(model, x, y, state)
+        logits = model(x, detach(state), return_state=True)[0]
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none"), new_state
+
+    result = checks.check_tbptt_step(step, max_points=3, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert "expected loss to be one number (the mean cross-entropy), got a tensor of shape (15,)" in result.message
+
+
+def test_a_batch_of_two_samples_is_told_its_shape():
+    def sample(model, prefix, length, temperature, generator):
+        one = torch.tensor(make_sampler()(model, prefix, length, temperature, generator))
+        return torch.stack([one, one])  # (2, length)
+
+    result = checks.check_sample(sample, max_points=3, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert "got (2, 40)" in result.message
