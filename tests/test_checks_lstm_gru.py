@@ -943,3 +943,14 @@ def test_a_loops_wrong_shape_gets_the_hint_for_that_output(kind, check, outputs_
     result = check(_loop(kind, outputs_as, last_as), max_points=2, quiet=True)
     assert (result.status, result.points) == ("wrong", 0)
     assert f"Hint: {hint}" in result.message
+
+
+def test_an_lstm_answer_never_split_into_gates_is_told_how_to_split():
+    def unsplit(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+        gates = torch.nn.functional.linear(x, weight_ih, bias_ih) + torch.nn.functional.linear(state[0], weight_hh)
+        return torch.tanh(gates), torch.sigmoid(gates)  # (N, 4H) each
+
+    result = checks.check_lstm_cell(unsplit, max_points=2, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert ("Hint: split the (N, 4H) gate pre-activations along the last dimension: `gates.chunk(4, dim=-1)`."
+            in result.message)

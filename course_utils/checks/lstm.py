@@ -145,7 +145,7 @@ _LSTM = FunctionExercise(
     coverage=COVERAGE.format(n=len(SHAPES)),
     error_hint=_lstm_error_hint,
     shape_hint=lambda name, e, g: ("split the (N, 4H) gate pre-activations along the last dimension: "
-                                   "`gates.chunk(4, dim=-1)`." if g != e else None),
+                                   "`gates.chunk(4, dim=-1)`."),  # (called only for a shape that differs)
 )
 
 
