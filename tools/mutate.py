@@ -67,6 +67,10 @@ class Mutant:
     detail: str = ""  # pytest's last output when the tests could not be run (an error)
 
 
+#: methods whose first two arguments can be swapped without any change
+_SYMMETRIC = {"transpose", "swapaxes", "swapdims"}
+
+
 def _sites(tree: ast.AST) -> list[tuple[int, str, str, int]]:
     """(walk index, kind, description, line) for each mutation the tree allows; docstrings are skipped."""
     docstrings = {id(n.body[0].value) for n in ast.walk(tree)
@@ -94,7 +98,8 @@ def _sites(tree: ast.AST) -> list[tuple[int, str, str, int]]:
             out.append((k, "name", f"{node.id} -> {_SWAP_NAMES[node.id]}", line))
         elif isinstance(node, ast.Call) and len(node.args) >= 2 and not any(isinstance(a, ast.Starred)
                                                                            for a in node.args[:2]) \
-                and ast.dump(node.args[0]) != ast.dump(node.args[1]):  # f(a, a) swapped is f(a, a)
+                and ast.dump(node.args[0]) != ast.dump(node.args[1]) \
+                and getattr(node.func, "attr", None) not in _SYMMETRIC:  # f(a, a), x.transpose(0, 1): the same
             out.append((k, "args", "first two arguments swapped", line))
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.For, ast.If, ast.While, ast.With)):
             for j, stmt in enumerate(node.body):
