@@ -860,3 +860,58 @@ def test_describe_names_hits_relative_to_course_utils_or_torch():
                               "/opt/lib/python3.11/site-packages/torch/nn/modules/rnn.py", "torch.rnn_tanh_cell"}) == \
         ("torch/nn/modules/rnn.py, course_utils/functional.py:87, sys.setprofile (the tripwire was switched off), "
          "torch.rnn_tanh_cell")  # in the order of the full paths
+
+
+# ------------------------------------------------------------------ model_calls: the judging of model checks
+from course_utils.checks import model_calls  # noqa: E402
+
+
+def _named(k: int, off: tuple = ()):
+    return lambda: [(f"o{i}", torch.full((2,), float(i) + (1.0 if i in off else 0.0))) for i in range(k)]
+
+
+def _judge_outputs(answer, k: int, **kwargs):
+    case = model_calls.ModelCase("one case", lambda fn: (fn(), ()))
+    return model_calls.judge("f", answer, [case], _named(k), [], lambda answer, args: answer, 2, "f()",
+                             "one case", **kwargs)
+
+
+@pytest.mark.parametrize("k, off, listed", [
+    (1, (0,), "o0 is not right."),
+    (4, (0, 1, 2, 3), "o0, o1, o2, o3 are not right."),
+    (5, (0, 1, 2, 3, 4), "o0, o1, o2, o3 ... are not right."),
+    (5, (3,), "o3 is not right."),
+])
+def test_a_model_checks_message_lists_four_wrong_outputs_and_the_first_differences_of_two(k, off, listed):
+    result = _judge_outputs(_named(k, off), k)
+    assert (result.status, result.points) == ("wrong", 0)
+    lines = result.message.split("\n")
+    assert lines[:2] == ["f: wrong values for one case.", listed]
+    assert len(lines) == 2 + min(len(off), 2)  # the first difference of (at most) two outputs
+    for line, name in zip(lines[2:], [f"o{i}" for i in off]):
+        assert name in line
+
+
+def test_a_model_checks_error_that_names_a_mistake_gets_no_points():
+    def answer():
+        raise RuntimeError("the graph was freed")
+
+    named = Mistake("the state was never detached.", answer, id="state_not_detached")
+    result = _judge_outputs(answer, 2, error_mistakes=lambda exc: named if "freed" in str(exc) else None)
+    assert (result.status, result.points, result.max_points, result.mistakes) == (
+        "wrong", 0, 2, ("state_not_detached",))
+    assert result.message == ("f: your function raised RuntimeError (for one case).\n"
+                              "Likely mistake: the state was never detached.")
+
+
+def test_a_model_checks_shape_problem_gets_no_points():
+    result = _judge_outputs(lambda: [("o0", torch.zeros(3)), ("o1", torch.ones(2))], 2)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert result.message == "f: expected o0 of shape (2,), got (3,) (for one case)"
+
+
+def test_integer_outputs_are_compared_exactly_whatever_their_integer_dtype():
+    assert model_calls.close(torch.tensor([1, 2], dtype=torch.int32), torch.tensor([1, 2]), 1e-5)
+    assert not model_calls.close(torch.tensor([1_000_001]), torch.tensor([1_000_000]), 1e-5)  # allclose: "close"
+    assert not model_calls.close(torch.tensor([1, 2]), torch.tensor([[1, 2]]), 1e-5)
+    assert model_calls.close(torch.tensor([1.0]), torch.tensor([1.0 + 1e-6]), 1e-5)

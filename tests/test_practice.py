@@ -284,7 +284,7 @@ def test_final_states_cases_are_the_documented_ones():
 
     assert check_final_states(answer, quiet=True).passed
     f32 = torch.float32
-    assert calls == [((4, 3, 4), 2, True, f32), ((6, 2, 3), 3, True, f32), ((2, 4, 2), 1, True, f32),
+    assert calls == [((6, 2, 3), 3, True, f32), ((4, 3, 4), 2, True, f32), ((2, 4, 2), 1, True, f32),
                      ((2, 3, 4), 2, False, f32), ((3, 2, 5), 3, False, f32), ((1, 3, 3), 1, False, f32),
                      ((4, 5, 2), 2, True, torch.float64)]
 
@@ -298,7 +298,7 @@ def test_messages_name_the_case():
     assert last32.status == "wrong" and last32.message.endswith(
         "(for output (N, L, F) batch_first=True = (5, 6, 3), lengths=[4, 1, 6, 2, 5], float64)")
     final = check_final_states(_sum_directions, quiet=True)
-    assert final.message.endswith("(for h_n of shape (4, 3, 4), num_layers=2, bidirectional=True)")
+    assert final.message.endswith("(for h_n of shape (6, 2, 3), num_layers=3, bidirectional=True)")
     final32 = check_final_states(lambda h, n, b: _learner_view(h, n, b).float(), quiet=True)
     assert final32.status == "wrong" and final32.message.endswith(
         "(for h_n of shape (4, 5, 2), num_layers=2, bidirectional=True, float64)")
@@ -310,3 +310,40 @@ def test_called_without_points_a_check_is_out_of_one(check, reference):
     result = check(reference, quiet=True)
     assert (result.status, result.points, result.max_points) == ("passed", 1, 1)
     assert check(_not_implemented, quiet=True).max_points == 1
+
+
+def test_last_valid_output_other_errors_get_no_index_hint():
+    def mismatched(output, lengths, batch_first=False):
+        return output[-1] @ torch.ones(output.shape[-1] + 1, 2)  # a RuntimeError unrelated to indexing
+
+    result = check_last_valid_output(mismatched, max_points=3, quiet=True)
+    assert (result.status, result.points) == ("error", 0)
+    assert "RuntimeError" in result.message and "l - 1" not in result.message, result.message
+
+
+# final_states answers written as a learner would, one per mistake (not the check's own variants)
+def _learner_directions_swapped(h_n, num_layers, bidirectional):
+    return torch.cat([h_n[-1], h_n[-2]], dim=-1) if bidirectional else h_n[-1]
+
+
+def _learner_first_layer(h_n, num_layers, bidirectional):
+    return torch.cat([h_n[0], h_n[1]], dim=-1) if bidirectional else h_n[0]
+
+
+def _learner_direction_major(h_n, num_layers, bidirectional):
+    if not bidirectional:
+        return h_n[-1]
+    return torch.cat([h_n[num_layers - 1], h_n[2 * num_layers - 1]], dim=-1)  # "all forward layers, then backward"
+
+
+def _learner_reshape(h_n, num_layers, bidirectional):
+    return h_n[-2:].reshape(h_n.shape[1], -1) if bidirectional else h_n[-1]
+
+
+@pytest.mark.parametrize("fn, mistake", [
+    (_learner_directions_swapped, "directions_swapped"), (_learner_first_layer, "first_layer"),
+    (_learner_direction_major, "direction_major_layout"), (_learner_reshape, "reshape_without_permute"),
+])
+def test_final_states_names_the_mistake_of_an_answer_written_by_hand(fn, mistake):
+    result = check_final_states(fn, max_points=3, quiet=True)
+    assert (result.status, result.points, result.mistakes) == ("wrong", 0, (mistake,)), result.message

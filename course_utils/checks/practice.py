@@ -199,9 +199,9 @@ def check_final_states(fn, *, max_points: float = 1, seed: int = DEFAULT_SEED) -
     reshape that mixes sequences.
     """
     gen = torch.Generator().manual_seed(seed)
-    cases = [
-        _h_n_case(gen, 2, True, 3, 4),
+    cases = [  # the first case has num_layers != D, so that reading (D, layers) for (layers, D) shows at once
         _h_n_case(gen, 3, True, 2, 3),
+        _h_n_case(gen, 2, True, 3, 4),
         _h_n_case(gen, 1, True, 4, 2),
         _h_n_case(gen, 2, False, 3, 4),
         _h_n_case(gen, 3, False, 2, 5),
