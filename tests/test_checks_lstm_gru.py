@@ -954,3 +954,18 @@ def test_an_lstm_answer_never_split_into_gates_is_told_how_to_split():
     assert (result.status, result.points) == ("wrong", 0)
     assert ("Hint: split the (N, 4H) gate pre-activations along the last dimension: `gates.chunk(4, dim=-1)`."
             in result.message)
+
+
+@pytest.mark.parametrize("wrap, got", [
+    (lambda h, c: (h, c, c), "tuple (Tensor, Tensor, Tensor)"),
+    (lambda h, c: [h], "list (Tensor)"),
+    (lambda h, c: {"h": h, "c": c}, "dict"),
+])
+def test_an_lstm_answer_that_is_not_a_pair_is_told_to_return_h_and_c(wrap, got):
+    def answer(x, state, weight_ih, weight_hh, bias_ih=None, bias_hh=None):
+        h, c = make_lstm()(x, state, weight_ih, weight_hh, bias_ih, bias_hh)
+        return wrap(h, c)
+
+    result = checks.check_lstm_cell(answer, max_points=2, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert f"expected a pair (h_t, c_t), got {got}" in result.message, result.message
