@@ -860,6 +860,10 @@ def test_describe_names_hits_relative_to_course_utils_or_torch():
                               "/opt/lib/python3.11/site-packages/torch/nn/modules/rnn.py", "torch.rnn_tanh_cell"}) == \
         ("torch/nn/modules/rnn.py, course_utils/functional.py:87, sys.setprofile (the tripwire was switched off), "
          "torch.rnn_tanh_cell")  # in the order of the full paths
+    # the first marker found names the place: a course installed under a folder called torch stays the course's
+    assert tripwire.describe({"/home/ana/torch/course_utils/functional.py:87"}) == "course_utils/functional.py:87"
+    assert tripwire.describe({"/srv/course_utils/venv/lib/torch/nn/modules/rnn.py"}) == \
+        "course_utils/venv/lib/torch/nn/modules/rnn.py"
 
 
 # ------------------------------------------------------------------ model_calls: the judging of model checks

@@ -67,8 +67,9 @@ class Mutant:
     detail: str = ""  # pytest's last output when the tests could not be run (an error)
 
 
-#: methods whose first two arguments can be swapped without any change
-_SYMMETRIC = {"transpose", "swapaxes", "swapdims"}
+#: calls whose first two arguments can be swapped without any change (mse_loss: (a - b)² = (b - a)², and its
+#: gradient reaches both)
+_SYMMETRIC = {"transpose", "swapaxes", "swapdims", "mse_loss"}
 
 
 def _sites(tree: ast.AST) -> list[tuple[int, str, str, int]]:
