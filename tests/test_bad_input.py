@@ -138,3 +138,13 @@ def test_bad_nonlinearity():
         M.RNN(3, 4, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="RNNCell: expected nonlinearity 'tanh' or 'relu', got 'gelu'"):
         M.RNNCell(3, 4, nonlinearity="gelu")
+
+
+def test_an_lstm_with_proj_size_one_takes_h_0_of_width_one():
+    """h_0 is (D·num_layers, N, proj_size) as soon as proj_size > 0, also when it is 1; c_0 keeps H."""
+    lstm, x = M.LSTM(3, 4, proj_size=1), torch.randn(5, 2, 3)
+    out, (h, c) = lstm(x, (torch.zeros(1, 2, 1), torch.zeros(1, 2, 4)))
+    assert (out.shape, h.shape, c.shape) == ((5, 2, 1), (1, 2, 1), (1, 2, 4))
+    with pytest.raises(RuntimeError, match=r"expected h_0 of shape \(D\*num_layers, N, proj_size\) with N=2 = "
+                                           r"\(1, 2, 1\), got \(1, 2, 4\)"):
+        lstm(x, (torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)))

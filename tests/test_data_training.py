@@ -489,3 +489,26 @@ def test_char_lm_sample_prompts():
         with pytest.raises(ValueError, match=rf"^CharLM.sample: expected a non-empty 1-D prompt, got shape "
                                              rf"{re.escape(str(tuple(prompt.shape)))}$"):
             lm.sample(prompt, 3)
+
+
+def test_sine_wave_noise_is_the_generators_next_normal_draws_added():
+    """x = wave + noise · ε with ε the generator's normal draws after the frequencies and phases."""
+    clean, _ = data.sine_wave(4, 6, seed=3)
+    noisy, _ = data.sine_wave(4, 6, seed=3, noise=0.1)
+    g = torch.Generator().manual_seed(3)
+    torch.rand(4, 1, generator=g), torch.rand(4, 1, generator=g)  # the frequencies and phases
+    eps = torch.randn(4, 7, generator=g)  # (N, T+1)
+    torch.testing.assert_close(noisy - clean, 0.1 * eps[:, :-1, None], rtol=0, atol=1e-6)
+
+
+def test_clip_grad_norm_leaves_a_gradient_smaller_than_eps_alone():
+    grads = [torch.full((3,), 1e-8), torch.full((2, 2), -2e-8)]
+    clipped, total = gradients.clip_grad_norm(grads, max_norm=1.0)
+    for c, g in zip(clipped, grads):
+        assert torch.equal(c, g)
+    assert float(total) == pytest.approx(float(torch.cat([g.flatten() for g in grads]).norm()))
+
+
+def test_gradient_norms_refuses_an_empty_sequence():
+    with pytest.raises(ValueError, match="expected seq_len >= 1, got 0"):
+        gradients.gradient_norms("rnn", seq_len=0)

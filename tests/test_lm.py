@@ -814,3 +814,27 @@ def test_a_batch_of_two_samples_is_told_its_shape():
     result = checks.check_sample(sample, max_points=3, quiet=True)
     assert (result.status, result.points) == ("wrong", 0)
     assert "got (2, 40)" in result.message
+
+
+def test_sequence_loss_moves_the_text_to_the_given_device():
+    model, text = Spy(), torch.randint(0, 7, (12,))
+    try:
+        lm.sequence_loss(model, text, device="meta")
+    except (RuntimeError, NotImplementedError):
+        pass  # the uniform Spy answers on the CPU: only where the model was called matters here
+    lm.sequence_loss(model, text)
+    assert [device for _, device, _ in model.calls] == ["meta", "cpu"]
+
+
+def test_entropy_and_sampling_default_to_temperature_one():
+    model, text = small_lm(), torch.randint(0, 7, (12,))
+    assert lm.next_char_entropy(model, text) == lm.next_char_entropy(model, text, 1.0)
+    warm = lm.sample(model, text[:3], 20, 1.0, torch.Generator().manual_seed(4))
+    assert torch.equal(lm.sample(model, text[:3], 20, generator=torch.Generator().manual_seed(4)), warm)
+    assert not torch.equal(lm.sample(model, text[:3], 20, 0.2, torch.Generator().manual_seed(4)), warm)
+
+
+@pytest.mark.parametrize("order", [0, 4])
+def test_ngram_tables_of_other_orders_are_refused(order):
+    with pytest.raises(ValueError, match=f"expected order 1, 2 or 3, got {order}"):
+        lm.ngram_log_probs(torch.randint(0, 5, (30,)), 5, order)
