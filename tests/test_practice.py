@@ -347,3 +347,11 @@ def _learner_reshape(h_n, num_layers, bidirectional):
 def test_final_states_names_the_mistake_of_an_answer_written_by_hand(fn, mistake):
     result = check_final_states(fn, max_points=3, quiet=True)
     assert (result.status, result.points, result.mistakes) == ("wrong", 0, (mistake,)), result.message
+
+
+def test_lookahead_batch_defaults_are_the_documented_ones():
+    """Lengths 4 to 12, six symbols: unit 07's task as its notebook describes it."""
+    tokens, labels, lengths = practice.lookahead_batch(400, seed=0)
+    assert (int(lengths.min()), int(lengths.max())) == (4, 12)
+    assert tokens.shape == (400, 12) and set(tokens[tokens != 6].unique().tolist()) == set(range(6))
+    assert int(labels.max()) == 6  # "end" is class n_symbols
