@@ -289,6 +289,8 @@ def test_history_final_loss_is_the_mean_of_the_last_steps():
     history = training.History(loss=[4.0, 1.0, 2.0, 3.0])
     assert history.final_loss(2) == 2.5
     assert history.final_loss() == 2.5  # fewer steps than `last`: all of them
+    long = training.History(loss=[100.0] + [1.0] * 20)
+    assert long.final_loss() == 1.0  # by default the last 20 steps, not 21
     with pytest.raises(ValueError, match="^History.final_loss: expected at least one recorded step, got none$"):
         training.History().final_loss()
 
