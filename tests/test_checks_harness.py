@@ -916,6 +916,7 @@ def test_a_model_checks_shape_problem_gets_no_points():
 
 def test_integer_outputs_are_compared_exactly_whatever_their_integer_dtype():
     assert model_calls.close(torch.tensor([1, 2], dtype=torch.int32), torch.tensor([1, 2]), 1e-5)
+    assert model_calls.close(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]), 1e-5)  # one side integer: as integers
     assert not model_calls.close(torch.tensor([1_000_001]), torch.tensor([1_000_000]), 1e-5)  # allclose: "close"
     assert not model_calls.close(torch.tensor([1, 2]), torch.tensor([[1, 2]]), 1e-5)
     assert model_calls.close(torch.tensor([1.0]), torch.tensor([1.0 + 1e-6]), 1e-5)
