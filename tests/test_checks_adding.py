@@ -59,6 +59,7 @@ class Runner:
     (torch.zeros(4, 8, 1), "every_step_output"),
     (torch.zeros(4, 8), "every_step_output"),
     (torch.zeros(8, 4, 1), "time_major"),
+    (torch.zeros(8, 4), "time_major"),
     (torch.zeros(3), "wrong_shape"),
     (torch.zeros(4, 2), "wrong_shape"),
     ((torch.zeros(4, 8, 5), torch.zeros(1, 4, 5)), "returns_tuple"),
@@ -235,6 +236,7 @@ class BudgetRunner(Runner):
         super().__init__(**kwargs)
         self.settings: dict = {}
         self.predicted: list[tuple] = []
+        self.xs: list = []
 
     def train(self, **settings):
         self.settings = settings
@@ -242,6 +244,7 @@ class BudgetRunner(Runner):
 
     def predict(self, x):
         self.predicted.append(tuple(x.shape))
+        self.xs.append(x)
         return super().predict(x)
 
 
@@ -254,6 +257,8 @@ def test_the_default_budget_is_the_one_the_lessons_state():
     assert runner.settings == {"seed": 0, "steps": 800, "batch_size": 64, "seq_len": 30, "lr": 1e-2, "clip": 1.0}
     assert runner.calls[1:3] == ["forward(4, 30, 2)", "forward(1, 30, 2)"]
     assert runner.predicted == [(1000, 30, 2), (1000, 30, 2)]  # trained, then with the recurrent layer ablated
+    test_x = adding_problem(1000, 30, generator=torch.Generator().manual_seed(0 + 3))[0]  # the same for everyone
+    assert torch.equal(runner.xs[0], test_x) and torch.equal(runner.xs[1], test_x)
     assert "after 800 training steps (batch 64, T=30) the test MSE is below the target 0.05" in result.message
     from pathlib import Path
     lessons = Path(__file__).resolve().parent.parent / "lessons"
@@ -328,3 +333,13 @@ def test_the_ablation_draws_the_same_fresh_parameters_in_every_release():
     expected = nn.LSTM(2, 3)
     for (name, got), want in zip(model.named_parameters(), expected.parameters()):
         assert torch.equal(got, want), name
+
+
+@pytest.mark.parametrize("recurrent, plain", [(["RNN"], True), (["RNN", "RNNCell"], True), (["RNNCell"], True),
+                                              (["RNN", "LSTM"], False), (["GRU"], False)])
+def test_the_plain_rnn_hint_is_for_models_with_only_plain_recurrent_layers(recurrent, plain):
+    info = {"is_module": True, "type": "M", "trainable": 10, "recurrent": recurrent}
+    result = checks.check_adding_model(Runner(info=info, predict=lambda x: torch.zeros(x.shape[0])), quiet=True,
+                                       **FAST)
+    assert result.mistakes == ("does_not_learn",)
+    assert ("Your recurrent layer is a plain RNN" in result.message) is plain

@@ -775,7 +775,18 @@ def test_yours_or_reference_says_which_function_the_notebook_goes_on_with(capsys
 
     chosen = checks.yours_or_reference(mine, "make_batches", lm.make_batches)
     assert chosen is (mine if uses == "yours" else lm.make_batches)
-    assert capsys.readouterr().out == says + "\n"
+    assert capsys.readouterr() == (says + "\n", "")  # the check runs quietly: one line, on stdout
+
+
+def test_a_perplexity_per_sequence_is_told_to_average_over_every_character():
+    def per_sequence(logits, targets):
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (N, T)
+        return torch.exp(nll.mean(-1))  # (N,)
+
+    result = checks.check_perplexity(per_sequence, max_points=2, quiet=True)
+    assert (result.status, result.points) == ("wrong", 0)
+    assert ("expected one number (a 0-d tensor or a float), got a tensor of shape (2,) — average over every "
+            "character before the exp") in result.message
 
 
 @pytest.mark.parametrize("exc, named", [
