@@ -288,15 +288,18 @@ def _child(slot: Path, tests: list[str]) -> None:
         os._exit(rc)
 
 
+def _again(m: Mutant) -> bool:
+    """Judged again by --retry: survivors, errors and timeouts (on a busy machine a timeout may be no more
+    than that), and import-time kills (they ran the most tests)."""
+    return m.outcome in ("survived", "timeout", "error") or m.selected == "import-time"
+
+
 def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: list[Mutant] | None = None,
         only: set[str] | None = None, given_tests: list[str] | None = None) -> list[Mutant]:
     """Sample and judge mutants of ``files``; with ``retry`` (an earlier run's results), judge its
     survivors again and keep its other outcomes."""
     rng = random.Random(seed)
-    def again(m: Mutant) -> bool:  # a timeout on a busy machine may be no more than that; import-time
-        return m.outcome in ("survived", "timeout", "error") or m.selected == "import-time"  # (ran the most tests)
-
-    results: list[Mutant] = [m for m in retry if not again(m)] if retry is not None else []
+    results: list[Mutant] = [m for m in retry if not _again(m)] if retry is not None else []
     sys.dont_write_bytecode = True
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     os.environ.pop("MPLBACKEND", None)
@@ -321,7 +324,7 @@ def run(files: list[str], sample: int, seed: int, jobs: int, out: Path, retry: l
                 by_id = {f"{k}:{kind}": (k, kind, what, line) for k, kind, what, line in sites}
                 chosen = []
                 for old in retry:
-                    if old.file == rel and again(old):
+                    if old.file == rel and _again(old):
                         site = by_id.get(old.site)
                         if site is None or site[3] != old.line or src_lines[site[3] - 1].strip() != old.code:
                             raise SystemExit(f"{rel} changed since the run being retried ({old.site} at line "
@@ -478,9 +481,7 @@ def main() -> int:
     retry = None
     if args.retry:
         retry = [Mutant(**m) for m in json.loads((args.out / "mutants.json").read_text())]
-        files = sorted({m.file for m in retry if m.outcome in ("survived", "timeout", "error")
-                        or m.selected == "import-time"}
-                       & set(files))
+        files = sorted({m.file for m in retry if _again(m)} & set(files))
         cmap_file, newest_test = args.out / "coverage-map.json", max(p.stat().st_mtime for p in (ROOT / "tests").rglob("*.py"))
         if cmap_file.exists() and cmap_file.stat().st_mtime < newest_test:
             cmap_file.unlink()  # made before the newest tests: they would never be chosen

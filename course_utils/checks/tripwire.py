@@ -24,13 +24,13 @@ __all__ = ["targets", "watching", "TORCH_BUILTINS"]
 TORCH_BUILTINS = ("rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_tanh", "rnn_relu", "lstm", "gru",
                   "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell", "_VF")
 
-#: namespaces of torch's operators that have no Python source to watch: ``torch._VF``'s recurrent steps
-#: are watched by name (``c_call``); a call through ``torch.ops`` by the ``__call__`` of its operator
-#: objects (every operator, as the static reading forbids the whole namespace), because
+#: torch's namespaces with no Python source to watch. ``torch._VF``'s recurrent steps are watched by
+#: name (``c_call``); a call through ``torch.ops`` by the ``__call__`` of its operator objects (every
+#: operator, as the static reading forbids the whole namespace), because
 #: ``torch.ops.aten._thnn_fused_gru_cell.default`` reaches C under no name at all
-_OPS_CALLS = ("torch._ops.OpOverloadPacket.__call__", "torch._ops.OpOverload.__call__")
-_TORCH_NAMESPACES = {"torch._VF": (), "torch._C._VariableFunctions": (), "torch.ops": _OPS_CALLS,
-                     "torch.ops.aten": _OPS_CALLS}
+_WATCHED_BY_NAME = ("torch._VF", "torch._C._VariableFunctions")
+_WATCHED_BY_OPERATOR_CALL = ("torch.ops", "torch.ops.aten")
+_OPERATOR_CALLS = ("torch._ops.OpOverloadPacket.__call__", "torch._ops.OpOverload.__call__")
 
 
 def _resolve(dotted: str):
@@ -71,11 +71,12 @@ def targets(forbidden: tuple[str, ...]) -> tuple[frozenset, frozenset]:
     """
     places, names = set(), set()
     for dotted in forbidden:
-        if dotted in _TORCH_NAMESPACES:  # no source file of their own
-            for call in _TORCH_NAMESPACES[dotted]:
+        if dotted in _WATCHED_BY_NAME:
+            names.update(TORCH_BUILTINS)
+            continue
+        if dotted in _WATCHED_BY_OPERATOR_CALL:
+            for call in _OPERATOR_CALLS:
                 places.update(_code_sites(_resolve(call)))
-            if not _TORCH_NAMESPACES[dotted]:
-                names.update(TORCH_BUILTINS)
             continue
         obj = _resolve(dotted)
         if obj is None:
